@@ -1,0 +1,12 @@
+"""AANets (Adaptive Aggregation Networks, CVPR 2021) for Avalanche: models, plugins, strategy."""
+
+from .metrics import nme_accuracy_metrics
+from .models import AggregatedBackbone, CosineIncrementalNet, build_backbone, resnet18, resnet32
+from .strategy import AANetsStrategy, default_aanets_evaluator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AANetsStrategy", "AggregatedBackbone", "CosineIncrementalNet", "build_backbone",
+    "default_aanets_evaluator", "nme_accuracy_metrics", "resnet18", "resnet32",
+]

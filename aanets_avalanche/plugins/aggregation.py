@@ -1,0 +1,114 @@
+"""Level-2 of the AANets bilevel optimisation: the aggregation weights a_k learn on a
+class-balanced set, one pass after every level-1 epoch, with their own optimizer."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from avalanche.benchmarks.utils import AvalancheDataset
+from avalanche.core import SupervisedPlugin
+from torch.utils.data import DataLoader
+
+from ..models import AggregatedBackbone
+from .herding import HerdingMemoryPlugin
+
+
+class AggregationUpdatePlugin(SupervisedPlugin):
+    """Updates only the a_k of an AggregatedBackbone (both branches in eval mode).
+
+    Balanced set, drawn once per experience: every exemplar of the old classes plus, for the
+    new classes, (new classes x per-class budget) samples drawn at random with replacement from
+    the new data, with train augmentation. Needs a HerdingMemoryPlugin among the plugins.
+    """
+
+    def __init__(
+        self,
+        fusion_lr: float = 1e-8,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        milestones: Sequence[int] = (80, 120),
+        gamma: float = 0.1,
+        batch_size: int = 128,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.fusion_lr = fusion_lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.milestones = list(milestones)
+        self.gamma = gamma
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.balanced_set: AvalancheDataset | None = None
+
+    @staticmethod
+    def _aggregated(strategy) -> AggregatedBackbone | None:
+        backbone = getattr(strategy.model, "backbone", None)
+        return backbone if isinstance(backbone, AggregatedBackbone) else None
+
+    @staticmethod
+    def _memory(strategy) -> HerdingMemoryPlugin:
+        for plugin in strategy.plugins:
+            if isinstance(plugin, HerdingMemoryPlugin):
+                return plugin
+        raise RuntimeError("AggregationUpdatePlugin needs a HerdingMemoryPlugin in the strategy")
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        backbone = self._aggregated(strategy)
+        self.optimizer = self.scheduler = self.balanced_set = None
+        if backbone is None or self.fusion_lr == 0:
+            return
+        self.optimizer = torch.optim.SGD(
+            backbone.alphas.parameters(), lr=self.fusion_lr, momentum=self.momentum,
+            weight_decay=self.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, self.gamma)
+        self.balanced_set = self.build_balanced_set(strategy)
+
+    def build_balanced_set(self, strategy) -> AvalancheDataset:
+        memory = self._memory(strategy)
+        new_data = strategy.experience.dataset.train()
+        num_new = len(strategy.experience.classes_in_this_experience)
+        num_classes = len(set(memory.seen_classes) | set(strategy.experience.classes_in_this_experience))
+        draws = num_new * memory.budget_per_class(num_classes)
+        picks = torch.randint(len(new_data), (draws,)).tolist()
+        balanced = new_data.subset(picks)
+        old = memory.memory_dataset()
+        return (balanced if old is None else old.concat(balanced)).train()
+
+    def after_training_epoch(self, strategy, **kwargs) -> None:
+        if self.optimizer is None:
+            return
+        backbone = self._aggregated(strategy)
+        alphas = list(backbone.alphas.parameters())
+        was_training = strategy.model.training
+        strategy.model.eval()
+        loader = DataLoader(self.balanced_set, batch_size=self.batch_size, shuffle=True,
+                            num_workers=self.num_workers)
+        try:
+            for batch in loader:
+                x, y = batch[0].to(strategy.device), batch[1].to(strategy.device)
+                for a in alphas:
+                    a.requires_grad_(True)
+                loss = F.cross_entropy(strategy.model(x), y)
+                grads = torch.autograd.grad(loss, alphas)
+                for a, g in zip(alphas, grads):
+                    a.requires_grad_(False)
+                    a.grad = g
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+        finally:
+            for a in alphas:
+                a.requires_grad_(False)
+            strategy.model.train(was_training)
+        self.scheduler.step()
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.balanced_set = None  # keeps checkpoints small; rebuilt each experience
+
+
+__all__ = ["AggregationUpdatePlugin"]

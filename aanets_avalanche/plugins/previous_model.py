@@ -1,0 +1,51 @@
+"""The frozen copy of the network at the end of the previous experience (the "old model")."""
+
+from __future__ import annotations
+
+import copy
+
+from avalanche.core import SupervisedPlugin
+from torch import nn
+
+from ..features import ClassifierInputCapture
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A deep copy in eval mode with no trainable parameter."""
+    old = copy.deepcopy(model)
+    old.eval()
+    for p in old.parameters():
+        p.requires_grad_(False)
+    return old
+
+
+class PreviousModelDistillation(SupervisedPlugin):
+    """Base for distillation plugins: snapshots the model after each experience and captures the
+    current feature of every training forward pass (no second backbone pass)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.old_model: nn.Module | None = None
+        self.num_old_classes = 0
+        self.capture = ClassifierInputCapture()
+
+    def before_training_exp(self, strategy, **kwargs) -> None:
+        self.capture.attach(strategy.model)
+
+    def after_training_exp(self, strategy, **kwargs) -> None:
+        self.capture.detach()
+        self.old_model = frozen_copy(strategy.model)
+        self.num_old_classes = strategy.model.classifier.num_classes
+
+    def before_backward(self, strategy, **kwargs) -> None:
+        if self.old_model is None:
+            return
+        if self.capture.features is None:
+            raise RuntimeError(f"{type(self).__name__}: no feature captured; the model needs a .classifier")
+        strategy.loss = strategy.loss + self.distillation_loss(strategy, self.capture.features)
+
+    def distillation_loss(self, strategy, features):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+__all__ = ["PreviousModelDistillation", "frozen_copy"]

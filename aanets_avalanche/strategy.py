@@ -1,0 +1,196 @@
+"""AANetsStrategy: an Avalanche SupervisedTemplate that assembles the AANets model and plugins."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from avalanche.core import BasePlugin
+from avalanche.training.plugins import EvaluationPlugin
+from avalanche.training.templates import SupervisedTemplate
+from torch import nn
+
+from .features import extract_features
+from .models import BRANCH_MODES, AggregatedBackbone, CosineIncrementalNet
+from .plugins import (
+    AggregationUpdatePlugin,
+    HerdingMemoryPlugin,
+    ICaRLDistillationPlugin,
+    LUCIRDistillationPlugin,
+)
+
+FLAVOURS = ("lucir", "icarl")
+
+
+def default_aanets_evaluator() -> EvaluationPlugin:
+    """CNN and NME accuracy on every evaluated stream, printed by Avalanche's text logger."""
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.logging import InteractiveLogger
+
+    from .metrics import nme_accuracy_metrics
+
+    return EvaluationPlugin(
+        accuracy_metrics(experience=True, stream=True),
+        nme_accuracy_metrics(experience=True, stream=True),
+        loggers=[InteractiveLogger()],
+    )
+
+
+class AANetsStrategy(SupervisedTemplate):
+    """Class-incremental learning with Adaptive Aggregation Networks (Liu et al., CVPR 2021).
+
+    ``flavour`` picks the base method the aggregation is applied to ("lucir" or "icarl");
+    ``branch_mode`` picks the network: "aanets" (stable + plastic blocks, a_k learned by the
+    level-2 update), "single" (one plain network: LUCIR or iCaRL without AANets) or
+    "dual-free" (two plastic blocks mixed 0.5/0.5, the reference's ablation).
+
+    Experiences must carry contiguous labels in arrival order (label k = k-th class seen), as
+    nc_benchmark gives with ``class_ids_from_zero_from_first_exp=True``.
+    """
+
+    def __init__(
+        self,
+        model: CosineIncrementalNet,
+        *,
+        flavour: str = "lucir",
+        branch_mode: str = "aanets",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        train_epochs: int = 160,
+        lr_milestones: Sequence[int] = (80, 120),
+        lr_gamma: float = 0.1,
+        train_mb_size: int = 128,
+        eval_mb_size: int = 100,
+        memory_per_class: int | None = 20,
+        memory_total: int | None = None,
+        lambda_base: float = 5.0,
+        margin: float = 0.5,
+        ranking_k: int = 2,
+        ranking_weight: float = 1.0,
+        kd_temperature: float = 2.0,
+        kd_beta: float = 0.25,
+        fusion_lr: float = 1e-8,
+        device: str | torch.device | None = None,
+        evaluator: EvaluationPlugin | Callable[[], EvaluationPlugin] = default_aanets_evaluator,
+        plugins: Sequence[BasePlugin] | None = None,
+        eval_every: int = -1,
+        num_workers: int = 0,
+        use_amp: bool = False,
+    ) -> None:
+        if not isinstance(model, CosineIncrementalNet):
+            raise TypeError("AANetsStrategy needs a CosineIncrementalNet (backbone + cosine classifier)")
+        if flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+        if branch_mode not in BRANCH_MODES:
+            raise ValueError(f"branch_mode must be one of {BRANCH_MODES}, got {branch_mode!r}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.flavour = flavour
+        self.branch_mode = branch_mode
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.lr_milestones, self.lr_gamma = list(lr_milestones), lr_gamma
+        self.num_workers = num_workers
+        self.use_amp = bool(use_amp) and torch.device(device).type == "cuda"
+        self.grad_scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+        self.memory = HerdingMemoryPlugin(memory_per_class, memory_total, batch_size=eval_mb_size,
+                                          num_workers=num_workers)
+        if flavour == "lucir":
+            self.distillation: BasePlugin = LUCIRDistillationPlugin(lambda_base, margin, ranking_k, ranking_weight)
+        else:
+            self.distillation = ICaRLDistillationPlugin(kd_temperature, kd_beta)
+        own: list[BasePlugin] = [self.memory, self.distillation]
+        if branch_mode == "aanets":
+            own.append(AggregationUpdatePlugin(
+                fusion_lr, momentum, weight_decay, lr_milestones, lr_gamma,
+                batch_size=eval_mb_size, num_workers=num_workers,
+            ))
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)  # rebuilt per experience
+        super().__init__(
+            model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
+            train_mb_size=train_mb_size, train_epochs=train_epochs, eval_mb_size=eval_mb_size,
+            device=device, plugins=[*own, *(plugins or [])], evaluator=evaluator, eval_every=eval_every,
+        )
+        self.optimized_param_id = {}  # we build the optimizer ourselves in make_optimizer
+        self.lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    # -- model growth ------------------------------------------------------------------------
+    def model_adaptation(self, model: nn.Module | None = None) -> nn.Module:
+        """At a new training experience: build the aggregated network (first incremental
+        experience only), then add the new classes, imprinted from current features."""
+        model = self.model if model is None else model
+        if not self.is_training:
+            return model.to(self.device)
+        classifier = model.classifier
+        new_classes = sorted(int(c) for c in self.experience.classes_in_this_experience)
+        num_old = classifier.num_classes
+        if all(c < num_old for c in new_classes):
+            return model.to(self.device)  # classes already known: nothing to grow
+        expected = list(range(num_old, num_old + len(new_classes)))
+        if new_classes != expected:
+            raise ValueError(
+                f"AANetsStrategy expects the experience's labels to be {expected[0]}..{expected[-1]} "
+                f"(contiguous, in arrival order) but got {new_classes}; build the benchmark with "
+                "class_ids_from_zero_from_first_exp=True"
+            )
+        model.to(self.device)
+        if num_old == 0:
+            classifier.add_classes(len(new_classes))
+            return model
+        if self.branch_mode != "single" and not isinstance(model.backbone, AggregatedBackbone):
+            model.backbone = AggregatedBackbone(model.backbone, mode=self.branch_mode)
+        feats, labels = extract_features(
+            model, self.experience.dataset.eval(), batch_size=self.eval_mb_size, device=self.device,
+            num_workers=self.num_workers,
+        )
+        weights = classifier.imprint_weights([feats[labels == c] for c in new_classes])
+        classifier.add_classes(len(new_classes), weights.to(self.device))
+        return model
+
+    def aggregation_weights(self) -> list[float] | None:
+        """The a_k of each level (None while the network is a single branch)."""
+        backbone = self.model.backbone
+        return backbone.aggregation_weights() if isinstance(backbone, AggregatedBackbone) else None
+
+    # -- optimisation -----------------------------------------------------------------------
+    def make_optimizer(self, **kwargs) -> None:
+        """SGD over every trainable parameter of the current model, with a fresh MultiStepLR.
+
+        Old class weights and stable kernels are buffers and the a_k are kept out
+        (requires_grad False; the level-2 plugin owns them), so nothing frozen can move.
+        """
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum,
+                                         weight_decay=self.weight_decay)
+        self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, self.lr_milestones, self.lr_gamma
+        )
+
+    def _after_training_epoch(self, **kwargs) -> None:
+        super()._after_training_epoch(**kwargs)
+        if self.lr_scheduler is not None:
+            self.lr_scheduler.step()  # end of epoch: the reference steps at the start (one epoch early)
+
+    def make_train_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
+        workers = self.num_workers if num_workers is None else num_workers
+        super().make_train_dataloader(num_workers=workers, **kwargs)
+
+    def make_eval_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
+        workers = self.num_workers if num_workers is None else num_workers
+        super().make_eval_dataloader(num_workers=workers, **kwargs)
+
+    # -- mixed precision (CUDA only) --------------------------------------------------------
+    def forward(self):
+        with torch.autocast(device_type=self.device.type, enabled=self.use_amp):
+            return super().forward()
+
+    def backward(self) -> None:
+        self.grad_scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
+
+    def optimizer_step(self) -> None:
+        self.grad_scaler.step(self.optimizer)
+        self.grad_scaler.update()
+
+
+__all__ = ["AANetsStrategy", "FLAVOURS", "default_aanets_evaluator"]
