@@ -1,0 +1,1 @@
+"""Benchmark harness: streams, methods, runs, records, tables (knows experiments, not loss terms)."""

@@ -1,0 +1,138 @@
+"""Command line: thin wrappers that parse options, call benchmarks.*, and print.
+
+Add a command with ``@cli.command()``; a ``UserError`` raised anywhere below becomes
+"Error: <message>" on stderr and exit code 2 (handled once, in ``_Cli.invoke``).
+"""
+
+from __future__ import annotations
+
+import click
+
+from benchmarks.errors import UserError
+from benchmarks.streams import StreamLayout, StreamSpec, describe_stream
+
+
+class _Cli(click.Group):
+    """Group that turns a UserError from any command into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Cli)
+def cli() -> None:
+    """AANets on Avalanche: class-incremental benchmarks and method comparisons."""
+
+
+def stream_options(command):
+    """The options that pick a stream (shared by every command that builds one)."""
+    options = [
+        click.option("--benchmark", "benchmark", required=True,
+                      help="Stream name (see `list`), e.g. split-cifar100."),
+        click.option("--phases", type=int, default=5, show_default=True,
+                     help="Incremental phases after the base phase."),
+        click.option("--base-classes", type=int, default=None,
+                     help="Classes in the base phase [default: half of the classes]."),
+        click.option("--class-order-seed", type=int, default=1993, show_default=True,
+                     help="NumPy seed of the class order."),
+        click.option("--data-root", default=None,
+                     help="Dataset folder [default: $AANETS_DATA_ROOT, else ./data]; "
+                          "for split-folder, the image tree itself."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def spec_from_options(benchmark: str, phases: int, base_classes: int | None,
+                      class_order_seed: int, data_root: str | None, **extra) -> StreamSpec:
+    """StreamSpec from the values of ``stream_options`` (plus any extra StreamSpec fields)."""
+    return StreamSpec(name=benchmark, phases=phases, base_classes=base_classes,
+                      class_order_seed=class_order_seed, data_root=data_root, **extra)
+
+
+def _format_layout(layout: StreamLayout) -> list[str]:
+    names = layout.class_names
+    sizes = [len(p) for p in layout.phase_classes]
+    lines = [
+        f"{layout.name}: {layout.num_classes} classes, {len(sizes)} phases "
+        f"(base {sizes[0]}, then {len(sizes) - 1} x {sizes[-1]})",
+        "class order: " + ", ".join(str(c) for c in layout.class_order),
+    ]
+    for i, labels in enumerate(layout.phase_classes):
+        originals = [layout.class_order[k] for k in labels]
+        shown = [f"{c} {names[c]}" if names else str(c) for c in originals]
+        count = f"{len(labels)} class{'es' if len(labels) > 1 else ''}"
+        lines.append(f"phase {i} ({count}, labels {labels[0]}-{labels[-1]}): "
+                     + ", ".join(shown))
+    return lines
+
+
+@cli.command()
+@stream_options
+def describe(**options) -> None:
+    """Print the class order and the classes of every phase (no images are loaded)."""
+    for line in _format_layout(describe_stream(spec_from_options(**options))):
+        click.echo(line)
+
+
+# --------------------------------------------------------------------------- harness commands
+# (list / compare / report: thin wrappers over benchmarks.compare)
+
+
+@cli.command("list")
+def list_command() -> None:
+    """Show the benchmarks, methods and presets, one line each."""
+    from benchmarks.compare import describe_registry
+
+    for section, rows in describe_registry().items():
+        click.echo(f"{section}:")
+        width = max((len(name) for name, _ in rows), default=0)
+        for name, text in rows:
+            click.echo(f"  {name.ljust(width)}  {text}")
+
+
+@cli.command()
+@stream_options
+@click.option("--methods", default=None,
+              help="Comma-separated method names (see `list`) [default: all default methods].")
+@click.option("--seeds", default="1993", show_default=True, help="Comma-separated seeds.")
+@click.option("--preset", default="cpu", show_default=True,
+              help="Settings preset: paper (published setting, GPU), cpu or smoke (reduced).")
+@click.option("--epochs", type=int, default=None,
+              help="Override the preset's epochs per phase (lr milestones are rescaled).")
+@click.option("--out", "out", default=None,
+              help="Output folder [default: runs/<benchmark>-p<phases>-<preset>].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars or summary.")
+def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
+            epochs, out, device, quiet) -> None:
+    """Train and compare methods on one benchmark; finished runs are skipped, interrupted
+    runs resume from their last finished phase."""
+    from benchmarks.compare import run_compare
+
+    run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds, preset=preset,
+                epochs=epochs, data_root=data_root, out=out, device=device, quiet=quiet,
+                base_classes=base_classes, class_order_seed=class_order_seed,
+                echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+
+
+@cli.command()
+@click.option("--out", "out", required=True, help="Output folder of a compare.")
+def report(out) -> None:
+    """Rebuild table.md, table.csv and the accuracy plot from saved runs (no training)."""
+    from benchmarks.compare import rebuild_report
+
+    result = rebuild_report(out, warn=lambda msg: click.echo(msg, err=True))
+    click.echo(result.markdown)
+    click.echo(f"wrote {result.table_md}, {result.table_csv}, "
+               + ", ".join(str(p) for p in result.plots))
+
+
+if __name__ == "__main__":
+    cli()

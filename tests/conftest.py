@@ -1,0 +1,24 @@
+"""Shared fixtures. The offline datasets live beside the checkout, in ../shared/data."""
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (FashionMNIST/raw, cifar10-jpeg); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"offline datasets not found at {SHARED_DATA} (expected ../shared/data "
+                    "beside the checkout)")
+    return SHARED_DATA
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread: the suite's tiny batches run faster single-threaded, and with two
+    threads on a busy 2-core machine OpenMP spinning slows training by an order of magnitude."""
+    import torch
+
+    torch.set_num_threads(1)
