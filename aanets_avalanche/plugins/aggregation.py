@@ -28,7 +28,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         fusion_lr: float = 1e-8,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
-        milestones: Sequence[int] = (80, 120),
+        milestones: Sequence[int] | None = None,
         gamma: float = 0.1,
         batch_size: int = 128,
         num_workers: int = 0,
@@ -37,7 +37,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.fusion_lr = fusion_lr
         self.momentum = momentum
         self.weight_decay = weight_decay
-        self.milestones = list(milestones)
+        self.milestones = None if milestones is None else list(milestones)
         self.gamma = gamma
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -66,7 +66,9 @@ class AggregationUpdatePlugin(SupervisedPlugin):
             backbone.alphas.parameters(), lr=self.fusion_lr, momentum=self.momentum,
             weight_decay=self.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, self.milestones, self.gamma)
+        # same milestones as level 1 unless given: the strategy's, read at each experience
+        milestones = self.milestones if self.milestones is not None else getattr(strategy, "lr_milestones", [])
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(milestones), self.gamma)
         self.balanced_set = self.build_balanced_set(strategy)
 
     def build_balanced_set(self, strategy) -> AvalancheDataset:
