@@ -1,0 +1,294 @@
+"""Orchestration behind ``cli.py compare / report / list``.
+
+run_compare validates everything (names, seeds, preset, device, output folder, the stream and
+any run files already there) before the first training step, then trains the missing runs
+(method x seed), each resumable, and rebuilds the report (table.md, table.csv, accuracy.png).
+
+Output layout of one comparison (default folder runs/<benchmark>-p<phases>-<preset>):
+    <out>/command.txt               the canonical command of the last compare
+    <out>/runs/<method>/seed<k>.json one record per finished run
+    <out>/checkpoints/<method>/seed<k>.pt  latest finished phase of an unfinished run
+    <out>/table.md, table.csv, accuracy.png
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .config import list_presets, load_config
+from .errors import UserError
+from .methods import list_methods, parse_methods
+from .records import RecordError, find_record_files, load_record
+
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class ReportResult:
+    out_dir: Path
+    records: int
+    table_md: Path | None
+    table_csv: Path | None
+    plots: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # unusable run files, one line each
+    markdown: str = ""
+
+
+@dataclass
+class CompareResult:
+    out_dir: Path
+    trained: list[tuple[str, int]]
+    skipped: list[tuple[str, int]]
+    redone: list[tuple[str, int]]   # run files that were unusable and were trained again
+    report: ReportResult
+    wall_time_s: float
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def parse_seeds(text: str | Sequence[int] | None) -> tuple[int, ...]:
+    """'1993,1,2' -> (1993, 1, 2); UserError on anything else."""
+    if text is None:
+        return (1993,)
+    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
+    bad = UserError(f"bad seed list {text!r}: give comma-separated integers in 0..{MAX_SEED}, "
+                    "e.g. 1993,1994")
+    seeds = []
+    for p in parts:
+        if isinstance(p, str):
+            if not p.isascii() or not p.isdigit():
+                raise bad
+            p = int(p)
+        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= MAX_SEED:
+            raise bad
+        seeds.append(p)
+    if not seeds:
+        raise bad
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"bad seed list {text!r}: a seed is repeated")
+    return tuple(seeds)
+
+
+def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None = None) -> Path:
+    name = f"{benchmark}-p{phases}-{preset}" + (f"-e{epochs}" if epochs is not None else "")
+    return Path("runs") / name
+
+
+def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], seeds: Sequence[int],
+                      preset: str, epochs: int | None, data_root: str | None, out: Path,
+                      device: str, base_classes: int | None, class_order_seed: int) -> str:
+    """The exact command that reproduces a comparison (every choice spelled out)."""
+    args = ["python", "cli.py", "compare", "--benchmark", benchmark, "--phases", str(phases)]
+    if base_classes is not None:
+        args += ["--base-classes", str(base_classes)]
+    if class_order_seed != 1993:
+        args += ["--class-order-seed", str(class_order_seed)]
+    args += ["--methods", ",".join(methods), "--seeds", ",".join(str(s) for s in seeds),
+             "--preset", preset]
+    if epochs is not None:
+        args += ["--epochs", str(epochs)]
+    if data_root is not None:
+        args += ["--data-root", data_root]
+    args += ["--out", str(out), "--device", device]
+    return shlex.join(args)
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """Create the output folder and prove it is writable (UserError otherwise)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output folder {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{time.time_ns()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
+    return out
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | None = None,
+                seeds: str | Sequence[int] | None = None, preset: str = "cpu",
+                epochs: int | None = None, data_root: str | None = None,
+                out: str | Path | None = None, device: str = "auto", quiet: bool = False,
+                base_classes: int | None = None, class_order_seed: int = 1993,
+                echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
+                after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
+    """Train every missing (method, seed) run, then rebuild the report. See module docstring."""
+    from .runner import RunSpec, resolve_device, run_one  # avalanche import: only when running
+    from .streams import StreamSpec, build_stream, describe_stream
+
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
+    say = (lambda msg: None) if quiet else echo
+    started = time.perf_counter()
+
+    # 1. cheap validation, nothing written yet
+    method_names = parse_methods(",".join(methods) if isinstance(methods, (list, tuple)) else methods)
+    seed_list = parse_seeds(seeds)
+    if epochs is not None and epochs < 1:
+        raise UserError(f"--epochs must be at least 1 (got {epochs})")
+    load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
+    resolved_device = resolve_device(device)
+    stream_kw = dict(name=benchmark, phases=phases, base_classes=base_classes,
+                     class_order_seed=class_order_seed, data_root=data_root)
+    describe_stream(StreamSpec(**stream_kw))  # benchmark name and phase count, no data read
+    out_dir = Path(out) if out is not None else default_out_dir(benchmark, phases, preset, epochs)
+    prepare_out_dir(out_dir)
+
+    # 2. the stream (reads data: may fail on a missing dataset) and the frozen config
+    probe = load_config(preset, overrides={"epochs": epochs})
+    say(f"building stream {benchmark} ({phases} phases, preset {preset})...")
+    bench = build_stream(StreamSpec(**stream_kw, train_per_class=probe.train_per_class,
+                                    test_per_class=probe.test_per_class,
+                                    image_size=probe.image_size))
+    cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs})
+
+    def spec_for(method: str, seed: int) -> RunSpec:
+        return RunSpec(benchmark=benchmark, phases=phases, method=method, seed=seed, config=cfg,
+                       device=resolved_device, base_classes=base_classes,
+                       class_order_seed=class_order_seed)
+
+    # 3. what is already there: finished runs are kept, foreign ones stop us, broken ones redone
+    finished, unusable, conflicts = set(), [], []
+    requested = {(m, s) for m in method_names for s in seed_list}
+    for path in find_record_files(out_dir):
+        try:
+            rec = load_record(path)
+        except RecordError as exc:
+            unusable.append((path, str(exc)))
+            continue
+        try:
+            same = rec["run_key"] == spec_for(rec["method"], rec["seed"]).key()
+        except UserError:  # a method no longer registered: leave its file alone
+            continue
+        if not same:
+            conflicts.append(path)
+        elif (rec["method"], rec["seed"]) in requested:
+            finished.add((rec["method"], rec["seed"]))
+    if conflicts:
+        raise UserError(f"{out_dir} already holds runs made with other settings (e.g. "
+                        f"{conflicts[0].relative_to(out_dir)}); use another --out or remove them")
+    redone = []
+    for path, reason in unusable:
+        backup = path.with_name(path.name + ".corrupt")
+        warn(f"warning: run file {path} is unusable ({reason}); moved to {backup.name}, "
+             "the run will be redone")
+        path.replace(backup)
+        method = path.parent.name
+        seed_text = path.stem.removeprefix("seed")
+        if seed_text.isdigit() and (method, int(seed_text)) in requested:
+            redone.append((method, int(seed_text)))
+
+    command = canonical_command(benchmark=benchmark, phases=phases, methods=method_names,
+                                seeds=seed_list, preset=preset, epochs=epochs, data_root=data_root,
+                                out=out_dir, device=device, base_classes=base_classes,
+                                class_order_seed=class_order_seed)
+    _write_text_atomic(out_dir / "command.txt", command + "\n")
+
+    # 4. train what is missing
+    todo = [(m, s) for m in method_names for s in seed_list if (m, s) not in finished]
+    skipped = [(m, s) for m in method_names for s in seed_list if (m, s) in finished]
+    if skipped:
+        say(f"{len(skipped)} run(s) already finished, skipped")
+    if cfg.reduced:
+        say(f"preset {preset} is a REDUCED setting: results are not comparable to the paper")
+    trained = []
+    runs_bar = None
+    if not quiet and todo:
+        from tqdm.auto import tqdm
+        runs_bar = tqdm(total=len(todo), desc="runs", position=0, dynamic_ncols=True)
+    try:
+        with warnings.catch_warnings():
+            # Avalanche 0.6 warns about its own deprecations on every phase (and forces those
+            # warnings on with its own filters): drop what comes from avalanche's files.
+            shown = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None):
+                if f"{os.sep}avalanche{os.sep}" not in filename:
+                    shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            for method, seed in todo:
+                if runs_bar is not None:
+                    runs_bar.set_postfix_str(f"{method} seed {seed}")
+                run_one(spec_for(method, seed), bench, out_dir, command=command,
+                        progress=not quiet, notify=warn, after_phase=after_phase)
+                trained.append((method, seed))
+                if runs_bar is not None:
+                    runs_bar.update(1)
+    finally:
+        if runs_bar is not None:
+            runs_bar.close()
+
+    report = rebuild_report(out_dir, method_order=method_names, warn=warn)
+    say(report.markdown)
+    say(f"wrote {report.table_md}, {report.table_csv}, "
+        + ", ".join(str(p) for p in report.plots))
+    return CompareResult(out_dir, trained, skipped, redone, report,
+                         time.perf_counter() - started)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of it."""
+    tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = None,
+                   warn: Callable[[str], None] | None = None) -> ReportResult:
+    """Tables and plots from the run files in ``out_dir`` (no training). Unusable run files
+    are reported through ``warn`` and left out."""
+    from . import plots, tables
+
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
+    out_dir = Path(out_dir)
+    if not (out_dir / "runs").is_dir():
+        raise UserError(f"{out_dir} holds no runs (expected {out_dir / 'runs'}/<method>/seed<k>.json)")
+    records, problems = [], []
+    for path in find_record_files(out_dir):
+        try:
+            records.append(load_record(path))
+        except RecordError as exc:
+            problems.append(f"{path}: {exc}")
+            warn(f"warning: skipping unusable run file {path} ({exc}); re-run compare to redo it")
+    order = list(method_order) if method_order else [m.name for m in list_methods()]
+    markdown = tables.render_markdown(records, order)
+    table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
+    _write_text_atomic(table_md, markdown)
+    _write_text_atomic(table_csv, tables.render_csv(records, order) if records else "")
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["benchmark"], r["phases"]), []).append(r)
+    plot_paths = []
+    for (bench, phases), recs in groups.items():
+        name = "accuracy.png" if len(groups) == 1 else f"accuracy-{bench}-p{phases}.png"
+        presets = ", ".join(sorted({r["preset"] for r in recs}))
+        label = "REDUCED" if any(r["reduced"] for r in recs) else "paper setting"
+        title = f"{bench}, {phases} phases, preset {presets} ({label})"
+        plot_paths.append(plots.plot_accuracy(recs, out_dir / name, title=title, method_order=order))
+    return ReportResult(out_dir, len(records), table_md, table_csv, plot_paths, problems, markdown)
+
+
+def describe_registry() -> dict[str, list[tuple[str, str]]]:
+    """Benchmarks, methods (defaults marked) and presets with one-line descriptions."""
+    from .methods import DEFAULT_METHODS
+    from .streams import list_streams
+    methods = [(m.name, m.description + ("" if m.name in DEFAULT_METHODS else "  [not in the default list]"))
+               for m in list_methods()]
+    return {"benchmarks": list(list_streams()), "methods": methods, "presets": list_presets()}

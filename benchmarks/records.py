@@ -1,0 +1,181 @@
+"""The run record: one JSON file per (method, seed), its schema, atomic write, load, validation.
+
+A record is only ever written complete (temp file in the same folder, fsync, os.replace), so a
+file that fails validation is damage (disk full, manual edit, a foreign file), never a run in
+progress; callers report it and redo the run, they never use it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class RecordError(Exception):
+    """A run file that cannot be used (unreadable, not JSON, or not a valid record)."""
+
+
+# key -> accepted types; lists are checked further below
+_REQUIRED: dict[str, tuple[type, ...]] = {
+    "schema_version": (int,),
+    "status": (str,),
+    "benchmark": (str,),
+    "phases": (int,),
+    "method": (str,),
+    "seed": (int,),
+    "preset": (str,),
+    "reduced": (bool,),
+    "run_key": (str,),
+    "config": (dict,),
+    "stream": (dict,),
+    "memory": (dict,),
+    "classes_seen": (list,),
+    "accuracy": (list,),
+    "exp_accuracy": (list,),
+    "avg_incremental_accuracy": (float, int),
+    "last_accuracy": (float, int),
+    "wall_time_s": (float, int),
+    "peak_rss_mb": (float, int),
+    "versions": (dict,),
+    "git_commit": (str,),
+    "device": (str,),
+}
+_OPTIONAL_NUMBER = ("forgetting", "nme_avg_incremental_accuracy", "nme_last_accuracy",
+                    "cuda_max_allocated_mb")
+
+
+def _is_fraction(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0.0 <= x <= 1.0
+
+
+def validate_record(rec: Any) -> dict[str, Any]:
+    """Return ``rec`` if it is a complete, self-consistent run record, else raise RecordError."""
+    if not isinstance(rec, dict):
+        raise RecordError("not a JSON object")
+    for key, types in _REQUIRED.items():
+        if key not in rec:
+            raise RecordError(f"missing field {key!r}")
+        value = rec[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise RecordError(f"field {key!r} has the wrong type")
+    if rec["schema_version"] != SCHEMA_VERSION:
+        raise RecordError(f"schema version {rec['schema_version']} (expected {SCHEMA_VERSION})")
+    if rec["status"] != "complete":
+        raise RecordError(f"status is {rec['status']!r}, not 'complete'")
+    n = rec["phases"] + 1
+    if rec["phases"] < 0:
+        raise RecordError("negative phase count")
+    for key in ("accuracy", "classes_seen"):
+        if len(rec[key]) != n:
+            raise RecordError(f"{key!r} has {len(rec[key])} entries, expected {n}")
+    if not all(_is_fraction(a) for a in rec["accuracy"]):
+        raise RecordError("'accuracy' holds values outside [0, 1]")
+    if not all(isinstance(c, int) and c > 0 for c in rec["classes_seen"]):
+        raise RecordError("'classes_seen' must hold positive integers")
+    rows = rec["exp_accuracy"]
+    if len(rows) != n or any(not isinstance(r, list) or len(r) != i + 1 for i, r in enumerate(rows)):
+        raise RecordError("'exp_accuracy' is not a lower-triangular phase x experience matrix")
+    if not all(_is_fraction(a) for r in rows for a in r):
+        raise RecordError("'exp_accuracy' holds values outside [0, 1]")
+    nme = rec.get("nme_accuracy")
+    if nme is not None and (not isinstance(nme, list) or len(nme) != n
+                            or not all(_is_fraction(a) for a in nme)):
+        raise RecordError("'nme_accuracy' is malformed")
+    for key in _OPTIONAL_NUMBER:
+        value = rec.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                                  or not math.isfinite(value)):
+            raise RecordError(f"field {key!r} is not a number")
+    weights = rec.get("aggregation_weights")
+    if weights is not None and (not isinstance(weights, list) or len(weights) != n):
+        raise RecordError("'aggregation_weights' must have one entry per phase")
+    expected_avg = sum(rec["accuracy"]) / n
+    if abs(expected_avg - rec["avg_incremental_accuracy"]) > 1e-9:
+        raise RecordError("'avg_incremental_accuracy' does not match the per-phase accuracies")
+    if abs(rec["accuracy"][-1] - rec["last_accuracy"]) > 1e-12:
+        raise RecordError("'last_accuracy' does not match the last phase")
+    return rec
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that ``path`` holds either the old content or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (best effort; not every platform allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_record(path: Path, rec: dict[str, Any]) -> None:
+    """Validate, then write atomically (a record that would not load is never written)."""
+    write_json_atomic(path, validate_record(rec))
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """Read and validate a run file; RecordError says what is wrong with it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise RecordError(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return validate_record(rec)
+
+
+def record_path(out_dir: Path, method: str, seed: int) -> Path:
+    """<out>/runs/<method>/seed<k>.json"""
+    return Path(out_dir) / "runs" / method / f"seed{seed}.json"
+
+
+def find_record_files(out_dir: Path) -> list[Path]:
+    """Every run file under <out>/runs, sorted."""
+    return sorted((Path(out_dir) / "runs").glob("*/seed*.json"))
+
+
+def average_forgetting(exp_accuracy: list[list[float]]) -> float | None:
+    """Standard average forgetting (Chaudhry et al. 2018) from the lower-triangular matrix
+    ``a[i][j]`` = accuracy on experience j after phase i: for each experience j < T (T = last
+    phase), the best accuracy it ever had before the last phase minus its last accuracy,
+    averaged over those experiences. None when there is only one phase."""
+    last = len(exp_accuracy) - 1
+    if last < 1:
+        return None
+    drops = []
+    for j in range(last):
+        best = max(exp_accuracy[i][j] for i in range(j, last))
+        drops.append(best - exp_accuracy[last][j])
+    return sum(drops) / len(drops)

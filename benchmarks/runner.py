@@ -1,0 +1,310 @@
+"""One run = (benchmark, method, seed, preset): train phase by phase, evaluate on all classes
+seen so far, checkpoint after every phase, write the run record.
+
+Resuming: if a checkpoint of the same run (same run key) exists, the strategy, the global RNG
+states and the metrics so far are restored and training continues with the next phase; on CPU
+the numbers are the same as those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from avalanche.core import SupervisedPlugin
+from tqdm.auto import tqdm
+
+from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remove_checkpoint,
+                         save_checkpoint, shared_objects)
+from .config import RunConfig
+from .methods import get_method, memory_plan
+from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
+
+_EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
+_STREAM_PREFIX = "Top1_Acc_Stream/eval_phase/test_stream"
+_NME_PREFIX = "Top1_NME_Acc_Stream/eval_phase/test_stream"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that identifies a run and determines its numbers."""
+
+    benchmark: str
+    phases: int
+    method: str
+    seed: int
+    config: RunConfig
+    device: str = "cpu"
+    base_classes: int | None = None     # None = the stream's default (half the classes)
+    class_order_seed: int = 1993
+
+    def key(self) -> str:
+        """Hash of the spec: a run file or checkpoint is reused only if its key matches."""
+        text = json.dumps({"benchmark": self.benchmark, "phases": self.phases,
+                           "method": self.method, "seed": self.seed, "device": self.device,
+                           "base_classes": self.base_classes,
+                           "class_order_seed": self.class_order_seed,
+                           "config": self.config.to_dict(), "schema": SCHEMA_VERSION},
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def seed_everything(seed: int) -> None:
+    """All global generators (python, numpy, torch, cuda) + deterministic cuDNN."""
+    from avalanche.training.determinism.rng_manager import RNGManager
+    RNGManager.set_random_seeds(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; anything else is returned checked."""
+    from .errors import UserError
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return device
+
+
+def package_versions() -> dict[str, str]:
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": version("torchvision"), "avalanche": version("avalanche-lib")}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else "unknown"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def build_evaluator(nme: bool):
+    """Metrics the harness reads (stream + per-experience accuracy, NME when available), and no
+    loggers: Avalanche's per-iteration output stays off; progress comes from tqdm."""
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training.plugins import EvaluationPlugin
+    metrics = list(accuracy_metrics(stream=True, experience=True))
+    if nme:
+        from aanets_avalanche.metrics import nme_accuracy_metrics
+        metrics += list(nme_accuracy_metrics(stream=True))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No loggers specified")
+        return EvaluationPlugin(*metrics, loggers=[], collect_all=False)
+
+
+def phase_metrics(results: dict[str, Any], phase: int) -> dict[str, Any]:
+    """Pick the harness's numbers out of ``strategy.eval`` results for phase ``phase``."""
+    stream = [v for k, v in results.items() if k.startswith(_STREAM_PREFIX)]
+    if len(stream) != 1:
+        raise RuntimeError(f"expected one stream accuracy in the eval results, got {len(stream)}")
+    per_exp: dict[int, float] = {}
+    for key, value in results.items():
+        match = _EXP_KEY.match(key)
+        if match:
+            per_exp[int(match.group(1))] = float(value)
+    if sorted(per_exp) != list(range(phase + 1)):
+        raise RuntimeError(f"per-experience accuracies for experiences {sorted(per_exp)}, "
+                           f"expected 0..{phase}")
+    nme = [v for k, v in results.items() if k.startswith(_NME_PREFIX)]
+    return {"accuracy": float(stream[0]), "exp_accuracy": [per_exp[j] for j in range(phase + 1)],
+            "nme_accuracy": float(nme[0]) if nme else None}
+
+
+class EpochProgress(SupervisedPlugin):
+    """tqdm bar over the epochs of the current phase (no-op when disabled). Always installed,
+    so a checkpoint written with bars on restores with bars off and the other way round."""
+
+    def __init__(self, enabled: bool, position: int = 2):
+        super().__init__()
+        self.enabled, self.position, self.bar = enabled, position, None
+
+    def before_training_exp(self, strategy, **kwargs):
+        if self.enabled:
+            self.bar = tqdm(total=strategy.train_epochs, desc="epochs", leave=False,
+                            position=self.position, dynamic_ncols=True)
+
+    def after_training_epoch(self, strategy, **kwargs):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def after_training_exp(self, strategy, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
+            progress: bool = True, notify: Callable[[str], None] = print,
+            after_phase: Callable[[RunSpec, int], None] | None = None) -> dict[str, Any]:
+    """Train and evaluate one run, resuming from its checkpoint if there is one; write and
+    return the record. ``after_phase(spec, i)`` is called once phase i is checkpointed (tests
+    use it to simulate an interruption)."""
+    info = get_method(spec.method)
+    cfg = spec.config
+    seed_everything(spec.seed)
+    if spec.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    evaluator = build_evaluator(info.nme)
+    strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
+    epoch_bar = EpochProgress(progress)
+    strategy.plugins.append(epoch_bar)
+    transient: list[Any] = [evaluator, epoch_bar]
+
+    ckpt = checkpoint_path(out_dir, spec.method, spec.seed)
+    shared = shared_objects(bench.benchmark)
+    done: dict[str, Any] = {"phase": -1, "accuracy": [], "exp_accuracy": [], "nme_accuracy": [],
+                            "aggregation_weights": [], "phase_times": [], "resumed_at": []}
+    if ckpt.exists():
+        try:
+            extra = load_checkpoint(ckpt, strategy, shared=shared, transient=transient)
+            if extra.get("run_key") != spec.key():
+                raise CheckpointError("it belongs to a different configuration")
+            done = extra["done"]
+            done["resumed_at"].append(done["phase"] + 1)
+        except CheckpointError as exc:
+            notify(f"warning: ignoring checkpoint {ckpt} ({exc}); restarting the run")
+            remove_checkpoint(ckpt)
+            seed_everything(spec.seed)
+            evaluator = build_evaluator(info.nme)
+            strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
+            strategy.plugins.append(epoch_bar)
+            transient = [evaluator, epoch_bar]
+
+    train_stream = bench.benchmark.train_stream
+    test_stream = bench.benchmark.test_stream
+    n_phases = len(train_stream)
+    if n_phases != spec.phases + 1:
+        raise RuntimeError(f"benchmark has {n_phases} experiences, expected {spec.phases + 1}")
+
+    checkpointing = True
+    phase_bar = None
+    if progress:
+        phase_bar = tqdm(total=n_phases, initial=done["phase"] + 1, position=1, leave=False,
+                         desc=f"{spec.method} seed {spec.seed}: phases", dynamic_ncols=True)
+    try:
+        for i in range(done["phase"] + 1, n_phases):
+            start = time.perf_counter()
+            strategy.train(train_stream[i])
+            results = strategy.eval(test_stream[: i + 1])
+            m = phase_metrics(results, i)
+            weights_fn = getattr(strategy, "aggregation_weights", None)
+            weights = weights_fn() if callable(weights_fn) else None
+            done["accuracy"].append(m["accuracy"])
+            done["exp_accuracy"].append(m["exp_accuracy"])
+            done["nme_accuracy"].append(m["nme_accuracy"])
+            done["aggregation_weights"].append(None if weights is None else [float(w) for w in weights])
+            done["phase_times"].append(time.perf_counter() - start)
+            done["phase"] = i
+            if checkpointing and i < n_phases - 1:
+                try:
+                    save_checkpoint(ckpt, strategy, {"run_key": spec.key(), "done": done},
+                                    shared=shared, transient=transient)
+                except CheckpointError as exc:
+                    checkpointing = False
+                    notify(f"warning: cannot checkpoint {spec.method} ({exc}); this run will "
+                           "restart from phase 0 if interrupted")
+            if phase_bar is not None:
+                phase_bar.update(1)
+            if after_phase is not None:
+                after_phase(spec, i)
+    finally:
+        if phase_bar is not None:
+            phase_bar.close()
+
+    record = build_record(spec, bench, done, command=command)
+    save_record(record_path(out_dir, spec.method, spec.seed), record)
+    remove_checkpoint(ckpt)
+    return record
+
+
+def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: str) -> dict[str, Any]:
+    """The run record (schema in records.py)."""
+    info = get_method(spec.method)
+    acc = done["accuracy"]
+    nme = done["nme_accuracy"]
+    has_nme = all(v is not None for v in nme)
+    weights = done["aggregation_weights"]
+    classes_seen = []
+    total = 0
+    for classes in bench.phase_classes:
+        total += len(classes)
+        classes_seen.append(total)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "complete",
+        "benchmark": spec.benchmark,
+        "phases": spec.phases,
+        "method": spec.method,
+        "method_description": info.description,
+        "seed": spec.seed,
+        "preset": spec.config.preset,
+        "reduced": spec.config.reduced,
+        "run_key": spec.key(),
+        "command": command,
+        "config": spec.config.to_dict(),
+        "stream": {"num_classes": int(bench.num_classes), "backbone": bench.backbone,
+                   "base_classes": spec.base_classes, "class_order_seed": spec.class_order_seed,
+                   "input_shape": [int(s) for s in bench.input_shape],
+                   "class_order": [int(c) for c in bench.class_order],
+                   "phase_classes": [[int(c) for c in p] for p in bench.phase_classes]},
+        "memory": memory_plan(info, spec.config, int(bench.num_classes)),
+        "classes_seen": classes_seen,
+        "accuracy": acc,
+        "nme_accuracy": nme if has_nme else None,
+        "exp_accuracy": done["exp_accuracy"],
+        "avg_incremental_accuracy": sum(acc) / len(acc),
+        "last_accuracy": acc[-1],
+        "forgetting": average_forgetting(done["exp_accuracy"]),
+        "nme_avg_incremental_accuracy": sum(nme) / len(nme) if has_nme else None,
+        "nme_last_accuracy": nme[-1] if has_nme else None,
+        "aggregation_weights": weights if any(w is not None for w in weights) else None,
+        "phase_times_s": done["phase_times"],
+        "wall_time_s": sum(done["phase_times"]),
+        "resumed_at_phase": done["resumed_at"],
+        "peak_rss_mb": peak_rss_mb(),
+        "cuda_max_allocated_mb": (torch.cuda.max_memory_allocated() / 2**20
+                                  if spec.device == "cuda" else None),
+        "device": spec.device,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

@@ -1,0 +1,130 @@
+"""Run records -> pandas -> one markdown table per benchmark/phases (tabulate) and a CSV.
+
+Numbers are percentages, mean ± sample standard deviation (ddof=1) over seeds; a single seed
+shows the mean alone. Above each table: the preset (labelled paper or REDUCED) and the exact
+command(s) that produced the runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+METRICS: tuple[tuple[str, str], ...] = (
+    ("avg_incremental_accuracy", "avg inc. acc (%)"),
+    ("last_accuracy", "last acc (%)"),
+    ("forgetting", "forgetting (%)"),
+    ("nme_avg_incremental_accuracy", "NME avg inc. acc (%)"),
+)
+
+
+def records_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run with the headline numbers (in %)."""
+    rows = []
+    for r in records:
+        row = {"benchmark": r["benchmark"], "phases": r["phases"], "method": r["method"],
+               "seed": r["seed"], "preset": r["preset"], "reduced": r["reduced"],
+               "time_s": float(r["wall_time_s"])}
+        for key, _ in METRICS:
+            value = r.get(key)
+            row[key] = None if value is None else 100.0 * float(value)
+        rows.append(row)
+    columns = ["benchmark", "phases", "method", "seed", "preset", "reduced", "time_s",
+               *[k for k, _ in METRICS]]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summarize(frame: pd.DataFrame, method_order: Sequence[str] = ()) -> pd.DataFrame:
+    """Mean and std over seeds per (benchmark, phases, method); methods in ``method_order``
+    first (in that order), the others alphabetically."""
+    out = []
+    for (bench, phases, method), group in frame.groupby(["benchmark", "phases", "method"], sort=False):
+        row: dict[str, Any] = {"benchmark": bench, "phases": int(phases), "method": method,
+                               "seeds": int(len(group)),
+                               "preset": ",".join(sorted(set(group["preset"]))),
+                               "reduced": bool(group["reduced"].any())}
+        for key, _ in METRICS:
+            values = group[key].dropna().astype(float)
+            complete = len(values) == len(group)
+            row[f"{key}_mean"] = float(values.mean()) if complete and len(values) else None
+            row[f"{key}_std"] = (float(values.std(ddof=1)) if complete and len(values) > 1
+                                 else None)
+        row["time_s_mean"] = float(group["time_s"].mean())
+        out.append(row)
+    summary = pd.DataFrame(out)
+    if summary.empty:
+        return summary
+    rank = {m: i for i, m in enumerate(method_order)}
+    summary["_rank"] = [rank.get(m, len(rank)) for m in summary["method"]]
+    summary = summary.sort_values(["benchmark", "phases", "_rank", "method"], kind="stable")
+    return summary.drop(columns="_rank").reset_index(drop=True)
+
+
+def _cell(mean: float | None, std: float | None) -> str:
+    if mean is None or pd.isna(mean):
+        return "–"
+    if std is None or pd.isna(std):
+        return f"{mean:.2f}"
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The method table of one benchmark/phases group (tabulate's GitHub markdown)."""
+    show = [(k, label) for k, label in METRICS
+            if k != "nme_avg_incremental_accuracy" or summary[f"{k}_mean"].notna().any()]
+    table = pd.DataFrame({
+        "method": summary["method"],
+        "seeds": summary["seeds"],
+        **{label: [_cell(m, s) for m, s in zip(summary[f"{k}_mean"], summary[f"{k}_std"])]
+           for k, label in show},
+        "time / run (s)": [f"{t:.1f}" for t in summary["time_s_mean"]],
+    })
+    return table.to_markdown(index=False, disable_numparse=True)
+
+
+def heading(benchmark: str, phases: int, presets: Sequence[str], reduced: bool) -> str:
+    label = ("REDUCED setting, not the paper's: numbers are not comparable to the paper"
+             if reduced else "paper setting")
+    return (f"## {benchmark}, {phases} incremental phases — preset `{', '.join(presets)}` "
+            f"({label})")
+
+
+def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[str] = ()) -> str:
+    """The whole table.md: one section per benchmark/phases."""
+    if not records:
+        return "No finished runs yet.\n"
+    summary = summarize(records_frame(records), method_order)
+    parts = []
+    for (bench, phases), group in summary.groupby(["benchmark", "phases"], sort=False):
+        recs = [r for r in records if r["benchmark"] == bench and r["phases"] == phases]
+        presets = sorted({r["preset"] for r in recs})
+        reduced = any(r["reduced"] for r in recs)
+        commands = list(dict.fromkeys(r.get("command") or "(command not recorded)" for r in recs))
+        cfg = recs[0]["config"]
+        memory = (f"{cfg['memory_per_class']} exemplars/class" if cfg.get("memory_total") is None
+                  else f"{cfg['memory_total']} exemplars in all")
+        parts.append("\n".join([
+            heading(bench, int(phases), presets, reduced),
+            "",
+            "Produced by:",
+            "",
+            "```",
+            *commands,
+            "```",
+            "",
+            f"Settings: {cfg['epochs']} epochs/phase, lr {cfg['lr']}, batch {cfg['batch_size']}, "
+            f"{memory}. Accuracy on all classes seen so far, in %, mean ± std over seeds; "
+            "avg inc. acc = mean over all phases incl. phase 0; forgetting = average forgetting "
+            "over the experiences.",
+            "",
+            markdown_table(group),
+            "",
+        ]))
+    return "\n".join(parts)
+
+
+def render_csv(records: Sequence[dict[str, Any]], method_order: Sequence[str] = ()) -> str:
+    """Summary rows (means, stds, seeds, time) of every benchmark/phases group."""
+    summary = summarize(records_frame(records), method_order)
+    return summary.to_csv(index=False, float_format="%.4f")

@@ -1,0 +1,80 @@
+"""Tables and plots from synthetic run records (exact means and stds)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from benchmarks import plots, tables
+from test_records import make_record
+
+
+@pytest.fixture
+def recs():
+    # naive: avg inc acc over seeds = 60% and 70% -> mean 65, sample std 7.0711
+    return [
+        make_record((0.8, 0.4), method="naive", seed=1),       # avg 0.6, last 0.4
+        make_record((0.9, 0.5), method="naive", seed=2),       # avg 0.7, last 0.5
+        make_record((0.9, 0.8, 0.7), method="replay", seed=1,  # other phases count: own group
+                    nme_accuracy=[0.9, 0.85, 0.8],
+                    nme_avg_incremental_accuracy=0.85, nme_last_accuracy=0.8),
+        make_record((0.8, 0.6), method="replay", seed=1, wall_time_s=3.0),
+    ]
+
+
+def test_summary_means_and_sample_std(recs):
+    s = tables.summarize(tables.records_frame(recs), ["replay", "naive"])
+    s2 = s[s["phases"] == 1].set_index("method")
+    assert list(s2.index) == ["replay", "naive"]  # method order respected
+    assert s2.loc["naive", "seeds"] == 2
+    assert s2.loc["naive", "avg_incremental_accuracy_mean"] == pytest.approx(65.0)
+    assert s2.loc["naive", "avg_incremental_accuracy_std"] == pytest.approx(7.0710678, rel=1e-6)
+    assert s2.loc["naive", "last_accuracy_mean"] == pytest.approx(45.0)
+    assert s2.loc["naive", "last_accuracy_std"] == pytest.approx(7.0710678, rel=1e-6)
+    assert s2.loc["replay", "seeds"] == 1
+    assert pd.isna(s2.loc["replay", "avg_incremental_accuracy_std"])  # one seed: no std
+    assert s2.loc["replay", "time_s_mean"] == pytest.approx(3.0)
+
+
+def test_markdown_cells_heading_and_command(recs):
+    md = tables.render_markdown(recs, ["naive", "replay"])
+    assert md.count("## split-digits") == 2  # one table per benchmark/phases
+    assert "## split-digits, 1 incremental phases — preset `smoke` (REDUCED" in md
+    assert "python cli.py compare" in md
+    assert "| naive    | 2       | 65.00 ± 7.07" in md
+    assert "45.00 ± 7.07" in md
+    # the 2-phase replay group has NME; the NME column appears there only
+    two_phase = md.split("## split-digits, 2 incremental phases")[1]
+    assert "NME avg inc. acc (%)" in two_phase and "85.00" in two_phase
+    one_phase = md.split("## split-digits, 2 incremental phases")[0]
+    assert "NME" not in one_phase
+
+
+def test_paper_preset_heading_is_not_reduced():
+    rec = make_record(preset="paper", reduced=False)
+    md = tables.render_markdown([rec])
+    assert "(paper setting)" in md and "REDUCED" not in md
+
+
+def test_csv_has_means_and_stds(recs):
+    frame = pd.read_csv(io.StringIO(tables.render_csv(recs, ["naive", "replay"])))
+    row = frame[(frame["method"] == "naive")].iloc[0]
+    assert row["avg_incremental_accuracy_mean"] == pytest.approx(65.0)
+    assert row["avg_incremental_accuracy_std"] == pytest.approx(7.0711, abs=1e-4)
+    # forgetting per seed: 0.8 -> 0.4 and 0.9 -> 0.5, both 40 points
+    assert row["forgetting_mean"] == pytest.approx(40.0)
+    assert row["forgetting_std"] == pytest.approx(0.0)
+    assert {"benchmark", "phases", "preset", "reduced", "seeds"} <= set(frame.columns)
+
+
+def test_accuracy_curves_and_png(recs, tmp_path):
+    naive = [r for r in recs if r["method"] == "naive"]
+    curves = plots.accuracy_curves(naive)
+    x, mean, std = curves["naive"]
+    assert x == [5, 6]
+    assert mean.tolist() == pytest.approx([85.0, 45.0])
+    assert std.tolist() == pytest.approx([7.0710678, 7.0710678])
+    path = plots.plot_accuracy(naive, tmp_path / "accuracy.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
