@@ -50,8 +50,8 @@ class AANetsStrategy(SupervisedTemplate):
 
     def __init__(
         self,
-        model: CosineIncrementalNet,
         *,
+        model: CosineIncrementalNet,
         flavour: str = "lucir",
         branch_mode: str = "aanets",
         lr: float = 0.1,
