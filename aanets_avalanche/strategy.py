@@ -44,6 +44,9 @@ class AANetsStrategy(SupervisedTemplate):
     level-2 update), "single" (one plain network: LUCIR or iCaRL without AANets) or
     "dual-free" (two plastic blocks mixed 0.5/0.5, the reference's ablation).
 
+    ``lr`` applies to every level-1 parameter group; ``stable_lr`` / ``plastic_lr`` override it
+    for one branch of the aggregated network (0 freezes that branch, the reference's "fixed").
+
     Experiences must carry contiguous labels in arrival order (label k = k-th class seen), as
     nc_benchmark gives with ``class_ids_from_zero_from_first_exp=True``.
     """
@@ -55,6 +58,8 @@ class AANetsStrategy(SupervisedTemplate):
         flavour: str = "lucir",
         branch_mode: str = "aanets",
         lr: float = 0.1,
+        stable_lr: float | None = None,
+        plastic_lr: float | None = None,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         train_epochs: int = 160,
@@ -89,6 +94,7 @@ class AANetsStrategy(SupervisedTemplate):
         self.flavour = flavour
         self.branch_mode = branch_mode
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.stable_lr, self.plastic_lr = stable_lr, plastic_lr
         self.lr_milestones, self.lr_gamma = list(lr_milestones), lr_gamma
         self.num_workers = num_workers
         self.use_amp = bool(use_amp) and torch.device(device).type == "cuda"
@@ -154,14 +160,30 @@ class AANetsStrategy(SupervisedTemplate):
         return backbone.aggregation_weights() if isinstance(backbone, AggregatedBackbone) else None
 
     # -- optimisation -----------------------------------------------------------------------
-    def make_optimizer(self, **kwargs) -> None:
-        """SGD over every trainable parameter of the current model, with a fresh MultiStepLR.
+    def parameter_groups(self) -> list[dict]:
+        """Level-1 parameter groups, named, each with its own learning rate.
 
-        Old class weights and stable kernels are buffers and the a_k are kept out
-        (requires_grad False; the level-2 plugin owns them), so nothing frozen can move.
+        Stable branch (kernel scales + BN), plastic branch and classifier (new class weights +
+        sigma), as in the reference; old class weights and stable kernels are buffers and the
+        a_k are left out (the level-2 plugin owns them), so nothing frozen can move.
         """
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(params, lr=self.lr, momentum=self.momentum,
+        model = self.model
+        backbone = model.backbone
+        if isinstance(backbone, AggregatedBackbone):
+            parts = [("stable", backbone.stable_levels, self.stable_lr),
+                     ("plastic", backbone.plastic_levels, self.plastic_lr)]
+        else:
+            parts = [("backbone", backbone, self.lr)]
+        parts.append(("classifier", model.classifier, self.lr))
+        return [
+            {"name": name, "params": [p for p in module.parameters() if p.requires_grad],
+             "lr": self.lr if lr is None else lr}
+            for name, module, lr in parts
+        ]
+
+    def make_optimizer(self, **kwargs) -> None:
+        """A fresh SGD over the level-1 parameter groups and a fresh MultiStepLR, per experience."""
+        self.optimizer = torch.optim.SGD(self.parameter_groups(), lr=self.lr, momentum=self.momentum,
                                          weight_decay=self.weight_decay)
         self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, self.lr_milestones, self.lr_gamma

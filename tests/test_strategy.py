@@ -155,3 +155,20 @@ def test_non_contiguous_labels_give_a_clear_error():
     strategy = make_strategy(train_epochs=1)
     with pytest.raises(ValueError, match="class_ids_from_zero_from_first_exp"):
         strategy.train(raw.train_stream[0])
+
+
+def test_level1_parameter_groups_exclude_frozen_parts_and_aggregation_weights(bench):
+    groups_seen = Probe("before_training_epoch", lambda s: [
+        (g["name"], g["lr"], {id(p) for p in g["params"]}) for g in s.optimizer.param_groups])
+    strategy = make_strategy([groups_seen], lr=0.1, plastic_lr=0.05, train_epochs=1)
+    for exp in bench.train_stream[:2]:
+        strategy.train(exp)
+    phase0, phase1 = groups_seen.records
+    assert [(n, lr) for n, lr, _ in phase0] == [("backbone", 0.1), ("classifier", 0.1)]
+    assert [(n, lr) for n, lr, _ in phase1] == [("stable", 0.1), ("plastic", 0.05), ("classifier", 0.1)]
+    model = strategy.model
+    in_optimizer = set().union(*(ids for _, _, ids in phase1))
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    alphas = {id(a) for a in model.backbone.alphas}
+    assert in_optimizer == trainable and not (in_optimizer & alphas)
+    assert id(model.classifier.weight) in phase1[2][2] and id(model.classifier.sigma) in phase1[2][2]
