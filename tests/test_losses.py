@@ -56,3 +56,11 @@ def test_icarl_kd_matches_reference_scaling():
     z, z_old, T = torch.randn(5, 7), torch.randn(5, 4), 2.0
     reference = torch.nn.KLDivLoss()(F.log_softmax(z[:, :4] / T, dim=1), F.softmax(z_old / T, dim=1)) * T * T * 4
     assert torch.allclose(icarl_kd_loss(z, z_old, T), reference, atol=1e-6)
+
+
+def test_distillation_base_plugin_is_abstract():
+    import pytest
+
+    from aanets_avalanche.plugins import PreviousModelDistillation
+    with pytest.raises(TypeError, match="abstract"):
+        PreviousModelDistillation()

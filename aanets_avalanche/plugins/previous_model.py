@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+from abc import abstractmethod
 
 from avalanche.core import SupervisedPlugin
-from torch import nn
+from torch import Tensor, nn
 
 from ..features import ClassifierInputCapture
 
@@ -44,8 +45,9 @@ class PreviousModelDistillation(SupervisedPlugin):
             raise RuntimeError(f"{type(self).__name__}: no feature captured; the model needs a .classifier")
         strategy.loss = strategy.loss + self.distillation_loss(strategy, self.capture.features)
 
-    def distillation_loss(self, strategy, features):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def distillation_loss(self, strategy, features: Tensor) -> Tensor:
+        """The term added to the loss, given the current batch's captured features."""
 
 
 __all__ = ["PreviousModelDistillation", "frozen_copy"]
