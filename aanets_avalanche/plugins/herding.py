@@ -135,8 +135,9 @@ class HerdingMemoryPlugin(SupervisedPlugin):
         labels = torch.cat([labels, labels])
         classes = torch.tensor(self.seen_classes, dtype=torch.long)
         means = torch.stack([feats[labels == c].mean(dim=0) for c in classes.tolist()])
-        self.class_means = F.normalize(means, dim=1)
-        self.mean_labels = classes
+        # kept on the model's device so per-batch NME prediction moves nothing
+        self.class_means = F.normalize(means, dim=1).to(device)
+        self.mean_labels = classes.to(device)
 
     def nme_predict(self, features: Tensor) -> Tensor:
         """Label of the nearest class mean to each L2-normalised feature."""
