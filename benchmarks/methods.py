@@ -170,8 +170,7 @@ def _aanets(cfg: "RunConfig", bench, device, evaluator, *, flavour: str, branch_
         lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
         train_epochs=cfg.epochs, lr_milestones=tuple(cfg.lr_milestones), lr_gamma=cfg.lr_gamma,
         train_mb_size=cfg.batch_size, eval_mb_size=cfg.eval_batch_size,
-        memory_per_class=cfg.memory_per_class or 20,  # ignored when memory_total is set
-        memory_total=cfg.memory_total,
+        memory_per_class=cfg.memory_per_class, memory_total=cfg.memory_total,  # exactly one set
         lambda_base=cfg.lambda_base, margin=cfg.margin, ranking_k=cfg.ranking_k,
         ranking_weight=cfg.ranking_weight, kd_temperature=cfg.kd_temperature,
         kd_beta=cfg.kd_beta, fusion_lr=cfg.fusion_lr, device=device, evaluator=evaluator,

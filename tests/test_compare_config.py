@@ -93,3 +93,15 @@ def test_parse_seeds(text, expected):
 def test_parse_seeds_rejects(text):
     with pytest.raises(UserError, match="seed"):
         parse_seeds(text)
+
+
+@pytest.mark.parametrize("overrides, per_class, total", [({}, 20, None), ({"memory_total": 2000}, None, 2000)])
+def test_aanets_factories_get_the_configured_memory(overrides, per_class, total):
+    """Both memory settings reach the herding plugin (a fixed total used to be rejected)."""
+    from types import SimpleNamespace
+
+    cfg = load_config("paper", overrides=overrides)
+    bench = SimpleNamespace(backbone="resnet32", input_shape=(1, 8, 8), num_classes=10)
+    for name in ("aanets-lucir", "icarl"):
+        strategy = get_method(name).factory(cfg, bench, "cpu", None)
+        assert (strategy.memory.memory_per_class, strategy.memory.memory_total) == (per_class, total)
