@@ -139,7 +139,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     seed_list = parse_seeds(seeds)
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
-    load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
+    probe = load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
     resolved_device = resolve_device(device)
     stream_kw = dict(name=benchmark, phases=phases, base_classes=base_classes,
                      class_order_seed=class_order_seed, data_root=data_root)
@@ -148,7 +148,6 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     prepare_out_dir(out_dir)
 
     # 2. the stream (reads data: may fail on a missing dataset) and the frozen config
-    probe = load_config(preset, overrides={"epochs": epochs})
     say(f"building stream {benchmark} ({phases} phases, preset {preset})...")
     bench = build_stream(StreamSpec(**stream_kw, train_per_class=probe.train_per_class,
                                     test_per_class=probe.test_per_class,

@@ -9,6 +9,7 @@ Avalanche is imported inside the factories so ``cli.py list`` stays fast.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -177,34 +178,17 @@ def _aanets(cfg: "RunConfig", bench, device, evaluator, *, flavour: str, branch_
     )
 
 
-@register("aanets-lucir", "LUCIR on the AANets aggregated network (stable+plastic blocks)",
-          nme=True, memory="per_class", family="aanets")
-def aanets_lucir(cfg, bench, device, evaluator):
-    return _aanets(cfg, bench, device, evaluator, flavour="lucir", branch_mode="aanets")
-
-
-@register("aanets-icarl", "iCaRL-style distillation on the AANets aggregated network",
-          nme=True, memory="per_class", family="aanets")
-def aanets_icarl(cfg, bench, device, evaluator):
-    return _aanets(cfg, bench, device, evaluator, flavour="icarl", branch_mode="aanets")
-
-
-@register("lucir", "LUCIR without AANets (one plain network; our library, branch_mode=single)",
-          nme=True, memory="per_class", family="aanets")
-def lucir(cfg, bench, device, evaluator):
-    return _aanets(cfg, bench, device, evaluator, flavour="lucir", branch_mode="single")
-
-
-@register("icarl", "iCaRL without AANets (one plain network; our library, branch_mode=single)",
-          nme=True, memory="per_class", family="aanets")
-def icarl(cfg, bench, device, evaluator):
-    return _aanets(cfg, bench, device, evaluator, flavour="icarl", branch_mode="single")
-
-
-@register("aanets-lucir-dualfree", "ablation: LUCIR with two plastic branches, fixed 0.5 mix",
-          nme=True, memory="per_class", family="aanets")
-def aanets_lucir_dualfree(cfg, bench, device, evaluator):
-    return _aanets(cfg, bench, device, evaluator, flavour="lucir", branch_mode="dual-free")
+# name -> (description, flavour, branch_mode): every AANets-library method is one of these
+_AANETS_VARIANTS = {
+    "aanets-lucir": ("LUCIR on the AANets aggregated network (stable+plastic blocks)", "lucir", "aanets"),
+    "aanets-icarl": ("iCaRL-style distillation on the AANets aggregated network", "icarl", "aanets"),
+    "lucir": ("LUCIR without AANets (one plain network; our library, branch_mode=single)", "lucir", "single"),
+    "icarl": ("iCaRL without AANets (one plain network; our library, branch_mode=single)", "icarl", "single"),
+    "aanets-lucir-dualfree": ("ablation: LUCIR with two plastic branches, fixed 0.5 mix", "lucir", "dual-free"),
+}
+for _name, (_description, _flavour, _branch_mode) in _AANETS_VARIANTS.items():
+    register(_name, _description, nme=True, memory="per_class", family="aanets")(
+        functools.partial(_aanets, flavour=_flavour, branch_mode=_branch_mode))
 
 
 # ----------------------------------------------------------------------------- Avalanche built-ins

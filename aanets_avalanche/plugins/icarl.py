@@ -24,12 +24,14 @@ def icarl_kd_loss(logits: Tensor, old_logits: Tensor, temperature: float) -> Ten
 class ICaRLDistillationPlugin(PreviousModelDistillation):
     """Adds beta * KD(old logits, current logits on old classes) from the second experience on."""
 
+    needs_features = False  # works on the logits the strategy already has
+
     def __init__(self, temperature: float = 2.0, beta: float = 0.25) -> None:
         super().__init__()
         self.temperature = temperature
         self.beta = beta
 
-    def distillation_loss(self, strategy, features: Tensor) -> Tensor:
+    def distillation_loss(self, strategy, features: Tensor | None) -> Tensor:
         with torch.no_grad():
             old_logits = self.old_model(strategy.mb_x)
         return self.beta * icarl_kd_loss(strategy.mb_output, old_logits, self.temperature)

@@ -22,7 +22,10 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 
 class PreviousModelDistillation(SupervisedPlugin):
     """Base for distillation plugins: snapshots the model after each experience and captures the
-    current feature of every training forward pass (no second backbone pass)."""
+    current feature of every training forward pass (no second backbone pass) for subclasses
+    whose loss needs it (``needs_features``)."""
+
+    needs_features = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -31,7 +34,8 @@ class PreviousModelDistillation(SupervisedPlugin):
         self.capture = ClassifierInputCapture()
 
     def before_training_exp(self, strategy, **kwargs) -> None:
-        self.capture.attach(strategy.model)
+        if self.needs_features:
+            self.capture.attach(strategy.model)
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.capture.detach()
@@ -41,13 +45,14 @@ class PreviousModelDistillation(SupervisedPlugin):
     def before_backward(self, strategy, **kwargs) -> None:
         if self.old_model is None:
             return
-        if self.capture.features is None:
+        if self.needs_features and self.capture.features is None:
             raise RuntimeError(f"{type(self).__name__}: no feature captured; the model needs a .classifier")
         strategy.loss = strategy.loss + self.distillation_loss(strategy, self.capture.features)
 
     @abstractmethod
-    def distillation_loss(self, strategy, features: Tensor) -> Tensor:
-        """The term added to the loss, given the current batch's captured features."""
+    def distillation_loss(self, strategy, features: Tensor | None) -> Tensor:
+        """The term added to the loss; ``features`` is the batch's captured feature (None when
+        the subclass sets ``needs_features = False``)."""
 
 
 __all__ = ["PreviousModelDistillation", "frozen_copy"]
