@@ -126,7 +126,7 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
 @click.option("--out", "out", required=True, help="Output folder of a compare.")
 def report(out) -> None:
     """Rebuild table.md, table.csv and the accuracy plot from saved runs (no training)."""
-    from benchmarks.compare import rebuild_report
+    from benchmarks.report import rebuild_report
 
     result = rebuild_report(out, warn=lambda msg: click.echo(msg, err=True))
     click.echo(result.markdown)

@@ -10,17 +10,33 @@ from .plugins.herding import HerdingMemoryPlugin
 
 class _NMEAccuracy(AccuracyPluginMetric):
     """Accuracy of the nearest class mean of the herding memory, on the strategy's own eval
-    forward pass (the feature is captured at the classifier input, no second pass)."""
+    forward pass (the feature is captured at the classifier input, no second pass).
 
-    def __init__(self, reset_at: str, emit_at: str) -> None:
+    ``memory`` is the HerdingMemoryPlugin whose class means are used. An EvaluationPlugin is
+    usually built before the strategy (and its memory) exists, so it may be left out: the
+    metric then takes the strategy's ``memory`` attribute (AANetsStrategy has one), else the
+    one HerdingMemoryPlugin among its plugins.
+    """
+
+    def __init__(self, reset_at: str, emit_at: str, memory: HerdingMemoryPlugin | None = None) -> None:
         super().__init__(reset_at=reset_at, emit_at=emit_at, mode="eval")
         self._capture = ClassifierInputCapture()
-        self._memory: HerdingMemoryPlugin | None = None
+        self._given = memory
+        self._memory: HerdingMemoryPlugin | None = memory
+
+    @staticmethod
+    def _strategy_memory(strategy) -> HerdingMemoryPlugin | None:
+        own = getattr(strategy, "memory", None)
+        if isinstance(own, HerdingMemoryPlugin):
+            return own
+        found = [p for p in strategy.plugins if isinstance(p, HerdingMemoryPlugin)]
+        return found[0] if len(found) == 1 else None
 
     def before_eval(self, strategy):
-        self._memory = next((p for p in strategy.plugins if isinstance(p, HerdingMemoryPlugin)), None)
+        self._memory = self._given or self._strategy_memory(strategy)
         if self._memory is None:
-            raise RuntimeError("NME accuracy needs a HerdingMemoryPlugin among the strategy's plugins")
+            raise RuntimeError("NME accuracy needs the strategy's HerdingMemoryPlugin: pass it as "
+                               "nme_accuracy_metrics(memory=...) or add exactly one to the plugins")
         self._capture.attach(strategy.model)
         return super().before_eval(strategy)
 
@@ -36,28 +52,29 @@ class _NMEAccuracy(AccuracyPluginMetric):
 
 
 class StreamNMEAccuracy(_NMEAccuracy):
-    def __init__(self) -> None:
-        super().__init__(reset_at="stream", emit_at="stream")
+    def __init__(self, memory: HerdingMemoryPlugin | None = None) -> None:
+        super().__init__(reset_at="stream", emit_at="stream", memory=memory)
 
     def __str__(self) -> str:
         return "Top1_NME_Acc_Stream"
 
 
 class ExperienceNMEAccuracy(_NMEAccuracy):
-    def __init__(self) -> None:
-        super().__init__(reset_at="experience", emit_at="experience")
+    def __init__(self, memory: HerdingMemoryPlugin | None = None) -> None:
+        super().__init__(reset_at="experience", emit_at="experience", memory=memory)
 
     def __str__(self) -> str:
         return "Top1_NME_Acc_Exp"
 
 
-def nme_accuracy_metrics(*, experience: bool = False, stream: bool = False) -> list[_NMEAccuracy]:
+def nme_accuracy_metrics(*, experience: bool = False, stream: bool = False,
+                         memory: HerdingMemoryPlugin | None = None) -> list[_NMEAccuracy]:
     """NME accuracy metrics for an EvaluationPlugin, like avalanche's accuracy_metrics."""
     metrics: list[_NMEAccuracy] = []
     if experience:
-        metrics.append(ExperienceNMEAccuracy())
+        metrics.append(ExperienceNMEAccuracy(memory))
     if stream:
-        metrics.append(StreamNMEAccuracy())
+        metrics.append(StreamNMEAccuracy(memory))
     return metrics
 
 

@@ -109,7 +109,8 @@ class AANetsStrategy(SupervisedTemplate):
         own: list[BasePlugin] = [self.memory, self.distillation]
         if branch_mode == "aanets":
             own.append(AggregationUpdatePlugin(
-                fusion_lr, momentum, weight_decay, milestones=None, gamma=lr_gamma,
+                memory=self.memory, fusion_lr=fusion_lr, momentum=momentum,
+                weight_decay=weight_decay, milestones=None, gamma=lr_gamma,
                 batch_size=eval_mb_size, num_workers=num_workers,
             ))
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)  # rebuilt per experience

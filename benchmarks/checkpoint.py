@@ -18,16 +18,14 @@ standard pickle, not dill: dill 0.4 cannot pickle a torch 2.14 optimizer. Conseq
 strategy holding a lambda or a local class cannot be checkpointed; the runner then warns and
 carries on without checkpoints.
 
-Checkpoints are written atomically (temp file, fsync, os.replace); a checkpoint that fails to
+Checkpoints are written atomically (``benchmarks.io``); a checkpoint that fails to
 load is reported by the caller and ignored (the run restarts from phase 0).
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import tempfile
 import threading
 import types
 from pathlib import Path
@@ -35,6 +33,8 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+
+from .io import atomic_write_with, leftover_temp_files
 
 FORMAT_VERSION = 1
 
@@ -150,28 +150,18 @@ def _references(shared: list[Any], transient: list[Any]) -> dict[int, tuple[str,
 def save_checkpoint(path: Path, strategy: Any, extra: dict[str, Any], *,
                     shared: list[Any], transient: Iterable[Any] = ()) -> None:
     """Atomically write the strategy's state + RNG states + ``extra`` (harness metrics)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     transient = list(transient)
     state = {k: v for k, v in vars(strategy).items() if k not in _PER_CALL_ATTRS}
     payload = {"format": FORMAT_VERSION, "strategy_class": type(strategy).__qualname__,
                "strategy_state": state, "rng": rng_state(), "extra": extra}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    references = _pickle_module(_references(shared, transient))
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh, pickle_module=_pickle_module(_references(shared, transient)),
-                       pickle_protocol=4)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, Exception) and not isinstance(exc, OSError):
-            raise CheckpointError(f"{type(exc).__name__}: {exc}") from exc
-        raise
+        atomic_write_with(path, lambda fh: torch.save(payload, fh, pickle_module=references,
+                                                      pickle_protocol=4))
+    except Exception as exc:
+        if isinstance(exc, OSError):
+            raise
+        raise CheckpointError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def load_checkpoint(path: Path, strategy: Any, *, shared: list[Any],
@@ -207,7 +197,7 @@ def checkpoint_path(out_dir: Path, method: str, seed: int) -> Path:
 def remove_checkpoint(path: Path) -> None:
     """Delete a run's checkpoint (and its folders when empty) once the record is final."""
     path = Path(path)
-    for stale in [path, *path.parent.glob(f".{path.name}.*.tmp")]:  # + leftovers of a kill
+    for stale in [path, *leftover_temp_files(path)]:  # + leftovers of a kill
         try:
             stale.unlink()
         except FileNotFoundError:

@@ -18,27 +18,18 @@ import shlex
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .config import list_presets, load_config
 from .errors import UserError
+from .io import atomic_write_text
 from .methods import list_methods, parse_methods
 from .records import RecordError, find_record_files, load_record
+from .report import ReportResult, rebuild_report
 
 MAX_SEED = 2**32 - 1
-
-
-@dataclass
-class ReportResult:
-    out_dir: Path
-    records: int
-    table_md: Path | None
-    table_csv: Path | None
-    plots: list[Path] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # unusable run files, one line each
-    markdown: str = ""
 
 
 @dataclass
@@ -194,7 +185,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                                 seeds=seed_list, preset=preset, epochs=epochs, data_root=data_root,
                                 out=out_dir, device=device, base_classes=base_classes,
                                 class_order_seed=class_order_seed)
-    _write_text_atomic(out_dir / "command.txt", command + "\n")
+    atomic_write_text(out_dir / "command.txt", command + "\n")
 
     # 4. train what is missing
     todo = [(m, s) for m in method_names for s in seed_list if (m, s) not in finished]
@@ -237,51 +228,6 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
         + ", ".join(str(p) for p in report.plots))
     return CompareResult(out_dir, trained, skipped, redone, report,
                          time.perf_counter() - started)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.{time.time_ns()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-# ----------------------------------------------------------------------------- report
-
-
-def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = None,
-                   warn: Callable[[str], None] | None = None) -> ReportResult:
-    """Tables and plots from the run files in ``out_dir`` (no training). Unusable run files
-    are reported through ``warn`` and left out."""
-    from . import plots, tables
-
-    warn = warn or (lambda msg: print(msg, file=sys.stderr))
-    out_dir = Path(out_dir)
-    if not (out_dir / "runs").is_dir():
-        raise UserError(f"{out_dir} holds no runs (expected {out_dir / 'runs'}/<method>/seed<k>.json)")
-    records, problems = [], []
-    for path in find_record_files(out_dir):
-        try:
-            records.append(load_record(path))
-        except RecordError as exc:
-            problems.append(f"{path}: {exc}")
-            warn(f"warning: skipping unusable run file {path} ({exc}); re-run compare to redo it")
-    order = list(method_order) if method_order else [m.name for m in list_methods()]
-    markdown = tables.render_markdown(records, order)
-    table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
-    _write_text_atomic(table_md, markdown)
-    _write_text_atomic(table_csv, tables.render_csv(records, order) if records else "")
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for r in records:
-        groups.setdefault((r["benchmark"], r["phases"]), []).append(r)
-    plot_paths = []
-    for (bench, phases), recs in groups.items():
-        name = "accuracy.png" if len(groups) == 1 else f"accuracy-{bench}-p{phases}.png"
-        presets = ", ".join(sorted({r["preset"] for r in recs}))
-        label = "REDUCED" if any(r["reduced"] for r in recs) else "paper setting"
-        title = f"{bench}, {phases} phases, preset {presets} ({label})"
-        plot_paths.append(plots.plot_accuracy(recs, out_dir / name, title=title, method_order=order))
-    return ReportResult(out_dir, len(records), table_md, table_csv, plot_paths, problems, markdown)
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:

@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 import numpy as np  # noqa: E402
 
+from .io import atomic_write_with  # noqa: E402
+
 
 def accuracy_curves(records: Sequence[dict[str, Any]],
                     method_order: Sequence[str] = ()) -> dict[str, tuple[list[int], np.ndarray, np.ndarray]]:
@@ -50,10 +52,7 @@ def plot_accuracy(records: Sequence[dict[str, Any]], path: Path, *, title: str,
         ax.set_xticks(first)
         ax.legend(fontsize=8, ncol=2 if len(curves) > 6 else 1, loc="best")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return atomic_write_with(path, lambda fh: fig.savefig(fh, format="png"))
+    finally:
+        plt.close(fig)

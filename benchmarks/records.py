@@ -1,6 +1,6 @@
 """The run record: one JSON file per (method, seed), its schema, atomic write, load, validation.
 
-A record is only ever written complete (temp file in the same folder, fsync, os.replace), so a
+A record is only ever written complete (``benchmarks.io.atomic_write_json``), so a
 file that fails validation is damage (disk full, manual edit, a foreign file), never a run in
 progress; callers report it and redo the run, they never use it.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .io import atomic_write_json
 
 SCHEMA_VERSION = 1
 
@@ -103,44 +103,9 @@ def validate_record(rec: Any) -> dict[str, Any]:
     return rec
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that ``path`` holds either the old content or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (best effort; not every platform allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_record(path: Path, rec: dict[str, Any]) -> None:
     """Validate, then write atomically (a record that would not load is never written)."""
-    write_json_atomic(path, validate_record(rec))
+    atomic_write_json(path, validate_record(rec))
 
 
 def load_record(path: Path) -> dict[str, Any]:

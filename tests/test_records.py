@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
 from benchmarks import records
 from benchmarks.records import (RecordError, average_forgetting, load_record, save_record,
-                                validate_record, write_json_atomic)
+                                validate_record)
 
 
 def make_record(accuracy=(0.9, 0.6, 0.5), method="naive", seed=1, **extra) -> dict:
@@ -82,22 +81,6 @@ def test_truncated_real_record_is_reported(tmp_path):
     path.write_text(text[: len(text) // 2])
     with pytest.raises(RecordError, match="not valid JSON"):
         load_record(path)
-
-
-def test_failed_write_keeps_old_content(tmp_path, monkeypatch):
-    path = tmp_path / "seed1.json"
-    write_json_atomic(path, {"old": True})
-
-    def exploding_dump(obj, fh, **kwargs):
-        fh.write('{"half": ')
-        raise OSError("disk full")
-
-    monkeypatch.setattr(records.json, "dump", exploding_dump)
-    with pytest.raises(OSError, match="disk full"):
-        write_json_atomic(path, {"new": True})
-    monkeypatch.undo()
-    assert json.loads(path.read_text()) == {"old": True}
-    assert [p.name for p in tmp_path.iterdir()] == ["seed1.json"]
 
 
 def test_average_forgetting_standard_definition():

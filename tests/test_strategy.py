@@ -172,3 +172,16 @@ def test_level1_parameter_groups_exclude_frozen_parts_and_aggregation_weights(be
     alphas = {id(a) for a in model.backbone.alphas}
     assert in_optimizer == trainable and not (in_optimizer & alphas)
     assert id(model.classifier.weight) in phase1[2][2] and id(model.classifier.sigma) in phase1[2][2]
+
+
+def test_level2_plugin_is_handed_the_strategys_memory():
+    from aanets_avalanche.plugins import AggregationUpdatePlugin, HerdingMemoryPlugin
+
+    strategy = make_strategy()
+    level2 = [p for p in strategy.plugins if isinstance(p, AggregationUpdatePlugin)]
+    assert len(level2) == 1 and level2[0].memory is strategy.memory
+    with pytest.raises(TypeError, match="memory must be a HerdingMemoryPlugin"):
+        AggregationUpdatePlugin(memory=object())
+    with pytest.raises(TypeError):
+        AggregationUpdatePlugin(fusion_lr=1e-3)  # no memory: nothing to balance with
+    assert AggregationUpdatePlugin(memory=HerdingMemoryPlugin(5)).memory.memory_per_class == 5

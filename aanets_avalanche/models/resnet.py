@@ -8,7 +8,6 @@ classifier and the less-forget loss rely on.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 

@@ -20,11 +20,15 @@ class AggregationUpdatePlugin(SupervisedPlugin):
 
     Balanced set, drawn once per experience: every exemplar of the old classes plus, for the
     new classes, (new classes x per-class budget) samples drawn at random with replacement from
-    the new data, with train augmentation. Needs a HerdingMemoryPlugin among the plugins.
+    the new data, with train augmentation. ``memory`` is the strategy's exemplar memory (the
+    same HerdingMemoryPlugin instance that is among its plugins), handed in as Avalanche's own
+    ReplayPlugin is handed its storage policy.
     """
 
     def __init__(
         self,
+        *,
+        memory: HerdingMemoryPlugin,
         fusion_lr: float = 1e-8,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
@@ -34,6 +38,9 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
+        if not isinstance(memory, HerdingMemoryPlugin):
+            raise TypeError(f"memory must be a HerdingMemoryPlugin, got {type(memory).__name__}")
+        self.memory = memory
         self.fusion_lr = fusion_lr
         self.momentum = momentum
         self.weight_decay = weight_decay
@@ -50,13 +57,6 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         backbone = getattr(strategy.model, "backbone", None)
         return backbone if isinstance(backbone, AggregatedBackbone) else None
 
-    @staticmethod
-    def _memory(strategy) -> HerdingMemoryPlugin:
-        for plugin in strategy.plugins:
-            if isinstance(plugin, HerdingMemoryPlugin):
-                return plugin
-        raise RuntimeError("AggregationUpdatePlugin needs a HerdingMemoryPlugin in the strategy")
-
     def before_training_exp(self, strategy, **kwargs) -> None:
         backbone = self._aggregated(strategy)
         self.optimizer = self.scheduler = self.balanced_set = None
@@ -72,7 +72,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.balanced_set = self.build_balanced_set(strategy)
 
     def build_balanced_set(self, strategy) -> AvalancheDataset:
-        memory = self._memory(strategy)
+        memory = self.memory
         new_data = strategy.experience.dataset.train()
         num_new = len(strategy.experience.classes_in_this_experience)
         num_classes = len(set(memory.seen_classes) | set(strategy.experience.classes_in_this_experience))

@@ -1,0 +1,80 @@
+"""The one atomic write of the harness: records, checkpoints, tables, plots and command files.
+
+Readers (another process, a crashed run's resume, ``report`` beside a running ``compare``) see
+the old file or the new one, never half of one: the bytes go to a temporary file with a unique
+name in the same folder, are flushed to disk, and replace the target in one rename. A failed
+write removes its temporary file and leaves the target untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_prefix(path: Path) -> str:
+    """Temporary files for ``path`` start with this (so leftovers of a kill can be found)."""
+    return f".{path.name}."
+
+
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(fileobj)`` on a fresh temporary file, then move it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # the target is untouched; only our own temporary file goes
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (best effort; not every platform allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write_with(path, lambda fh: fh.write(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, data: Any, *, sort_keys: bool = False) -> Path:
+    """Indented JSON; NaN and infinities are refused (they are not JSON)."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"
+    return atomic_write_text(path, text)
+
+
+def leftover_temp_files(path: str | Path) -> list[Path]:
+    """Temporary files a killed writer of ``path`` may have left behind."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(path.parent.glob(f"{temp_prefix(path)}*{TEMP_SUFFIX}"))

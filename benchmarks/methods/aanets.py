@@ -1,0 +1,42 @@
+"""Methods of our own library: AANets (LUCIR / iCaRL flavours), their single-branch base
+methods and the dual-branch ablation, all ``aanets_avalanche.AANetsStrategy``."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from .common import make_backbone
+from .registry import register
+
+if TYPE_CHECKING:  # pragma: no cover
+    from benchmarks.config import RunConfig
+
+
+def _aanets(cfg: "RunConfig", bench, device, evaluator, *, flavour: str, branch_mode: str):
+    from aanets_avalanche import AANetsStrategy
+    from aanets_avalanche.models import CosineIncrementalNet
+    model = CosineIncrementalNet(make_backbone(bench))
+    return AANetsStrategy(
+        model=model, flavour=flavour, branch_mode=branch_mode,
+        lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+        train_epochs=cfg.epochs, lr_milestones=tuple(cfg.lr_milestones), lr_gamma=cfg.lr_gamma,
+        train_mb_size=cfg.batch_size, eval_mb_size=cfg.eval_batch_size,
+        memory_per_class=cfg.memory_per_class, memory_total=cfg.memory_total,  # exactly one set
+        lambda_base=cfg.lambda_base, margin=cfg.margin, ranking_k=cfg.ranking_k,
+        ranking_weight=cfg.ranking_weight, kd_temperature=cfg.kd_temperature,
+        kd_beta=cfg.kd_beta, fusion_lr=cfg.fusion_lr, device=device, evaluator=evaluator,
+    )
+
+
+# name -> (description, flavour, branch_mode): every AANets-library method is one of these
+_AANETS_VARIANTS = {
+    "aanets-lucir": ("LUCIR on the AANets aggregated network (stable+plastic blocks)", "lucir", "aanets"),
+    "aanets-icarl": ("iCaRL-style distillation on the AANets aggregated network", "icarl", "aanets"),
+    "lucir": ("LUCIR without AANets (one plain network; our library, branch_mode=single)", "lucir", "single"),
+    "icarl": ("iCaRL without AANets (one plain network; our library, branch_mode=single)", "icarl", "single"),
+    "aanets-lucir-dualfree": ("ablation: LUCIR with two plastic branches, fixed 0.5 mix", "lucir", "dual-free"),
+}
+for _name, (_description, _flavour, _branch_mode) in _AANETS_VARIANTS.items():
+    register(_name, _description, nme=True, memory="per_class", family="aanets")(
+        functools.partial(_aanets, flavour=_flavour, branch_mode=_branch_mode))

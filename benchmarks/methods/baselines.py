@@ -1,0 +1,91 @@
+"""Avalanche 0.6.0's built-in strategies as baselines: configured, never re-implemented.
+
+Every baseline gets the benchmark's backbone, the preset's epochs / lr / batch and the same
+memory budget as our methods (see registry.memory_plan). Avalanche is imported inside the
+factories so ``cli.py list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from .common import baseline, common_kwargs, make_backbone, schedule, sgd
+from .patches import patch_bic_scheduler
+from .registry import register
+
+
+@register("naive", "Avalanche Naive: plain fine-tuning, no memory (lower bound)")
+def naive(cfg, bench, device, evaluator):
+    from avalanche.training import Naive
+    return baseline(Naive, cfg, bench, device, evaluator)
+
+
+@register("cumulative", "Avalanche Cumulative: retrains on all data seen so far (upper bound)")
+def cumulative(cfg, bench, device, evaluator):
+    from avalanche.training import Cumulative
+    return baseline(Cumulative, cfg, bench, device, evaluator)
+
+
+@register("replay", "Avalanche Naive + ReplayPlugin with a class-balanced buffer", memory="fixed")
+def replay(cfg, bench, device, evaluator):
+    from avalanche.training import Naive
+    from avalanche.training.plugins import ReplayPlugin
+    from avalanche.training.storage_policy import ClassBalancedBuffer
+    size = cfg.memory_budget_at(bench.num_classes)
+    rp = ReplayPlugin(mem_size=size, storage_policy=ClassBalancedBuffer(size, adaptive_size=True))
+    return baseline(Naive, cfg, bench, device, evaluator, extra_plugins=[rp])
+
+
+@register("lwf", "Avalanche LwF: distillation on the previous model's outputs, no memory")
+def lwf(cfg, bench, device, evaluator):
+    from avalanche.training import LwF
+    return baseline(LwF, cfg, bench, device, evaluator,
+                     alpha=float(cfg.method_param("lwf", "alpha", 1.0)),
+                     temperature=float(cfg.method_param("lwf", "temperature", 2.0)))
+
+
+@register("ewc", "Avalanche EWC: Fisher-weighted penalty on weight changes, no memory")
+def ewc(cfg, bench, device, evaluator):
+    from avalanche.training import EWC
+    return baseline(EWC, cfg, bench, device, evaluator,
+                     ewc_lambda=float(cfg.method_param("ewc", "ewc_lambda", 100.0)),
+                     mode=str(cfg.method_param("ewc", "mode", "separate")))
+
+
+@register("avl-icarl", "Avalanche ICaRL: herding exemplars, BCE distillation, NCM classifier",
+          memory="per_class")
+def avl_icarl(cfg, bench, device, evaluator):
+    from avalanche.training import ICaRL
+    backbone = make_backbone(bench)
+    head = nn.Linear(backbone.out_dim, bench.num_classes)
+    params = list(backbone.parameters()) + list(head.parameters())
+    opt = sgd(cfg, params)
+    fixed = cfg.memory_total is not None
+    strategy = ICaRL(
+        feature_extractor=backbone, classifier=head, optimizer=opt,
+        memory_size=cfg.memory_total if fixed else cfg.memory_per_class,
+        buffer_transform=None, fixed_memory=fixed,
+        plugins=[schedule(cfg, opt)], **common_kwargs(cfg, device, evaluator))
+    return strategy
+
+
+@register("der", "Avalanche DER++: replay of stored logits (full-size linear head)", memory="fixed")
+def der(cfg, bench, device, evaluator):
+    from avalanche.training import DER
+    return baseline(DER, cfg, bench, device, evaluator, incremental=False,
+                     mem_size=cfg.memory_budget_at(bench.num_classes),
+                     alpha=float(cfg.method_param("der", "alpha", 0.1)),
+                     beta=float(cfg.method_param("der", "beta", 0.5)))
+
+
+@register("bic", "Avalanche BiC: replay + distillation + a bias-correction layer", memory="fixed")
+def bic(cfg, bench, device, evaluator):
+    from avalanche.training import BiC
+    patch_bic_scheduler()
+    return baseline(BiC, cfg, bench, device, evaluator,
+                     mem_size=cfg.memory_budget_at(bench.num_classes),
+                     val_percentage=float(cfg.method_param("bic", "val_percentage", 0.1)),
+                     T=int(cfg.method_param("bic", "T", 2)),
+                     stage_2_epochs=int(cfg.method_param("bic", "stage_2_epochs", 200)),
+                     lamb=float(cfg.method_param("bic", "lamb", -1)),
+                     lr=float(cfg.method_param("bic", "lr", 0.1)))

@@ -1,0 +1,90 @@
+"""The method registry (Mammoth-style decorator): name -> strategy factory + what it needs.
+
+A factory is ``factory(cfg, bench, device, evaluator) -> strategy`` (an Avalanche template).
+Modules beside this one register the methods: aanets.py (our library), baselines.py
+(Avalanche's built-ins, configured, never re-implemented).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from benchmarks.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from benchmarks.config import RunConfig
+
+Factory = Callable[["RunConfig", Any, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered method."""
+
+    name: str
+    description: str
+    factory: Factory
+    nme: bool          # reports NME accuracy beside the classifier accuracy
+    memory: str        # "per_class" (exemplars per class), "fixed" (one fixed-size buffer) or "none"
+    family: str        # "aanets" (our library) or "avalanche" (built-in)
+
+
+METHODS: dict[str, MethodInfo] = {}
+DEFAULT_METHODS: tuple[str, ...] = (
+    "aanets-lucir", "aanets-icarl", "lucir", "icarl",
+    "naive", "cumulative", "replay", "lwf", "ewc", "avl-icarl", "der", "bic",
+)
+
+
+def register(name: str, description: str, *, nme: bool = False, memory: str = "none",
+             family: str = "avalanche") -> Callable[[Factory], Factory]:
+    """Decorator: add a factory to the registry under ``name``."""
+    def wrap(factory: Factory) -> Factory:
+        if name in METHODS:
+            raise ValueError(f"method {name!r} registered twice")
+        METHODS[name] = MethodInfo(name, description, factory, nme, memory, family)
+        return factory
+    return wrap
+
+
+def get_method(name: str) -> MethodInfo:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UserError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}") from None
+
+
+def list_methods() -> list[MethodInfo]:
+    """Registered methods, defaults first in their default order, then the others by name."""
+    rest = sorted(set(METHODS) - set(DEFAULT_METHODS))
+    return [METHODS[n] for n in (*DEFAULT_METHODS, *rest) if n in METHODS]
+
+
+def parse_methods(text: str | None) -> tuple[str, ...]:
+    """'a,b' -> validated names (UserError on unknown/empty/duplicates); None -> defaults."""
+    if text is None:
+        return DEFAULT_METHODS
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise UserError("--methods is empty; give a comma-separated list, e.g. naive,replay")
+    for n in names:
+        get_method(n)
+    if len(set(names)) != len(names):
+        raise UserError(f"--methods lists a method twice: {text}")
+    return names
+
+
+def memory_plan(info: MethodInfo, cfg: "RunConfig", num_classes: int) -> dict[str, Any]:
+    """What memory a method gets, for the run record (same budget for every method)."""
+    if info.memory == "per_class":
+        if cfg.memory_total is not None:
+            return {"policy": "fixed_total", "total": cfg.memory_total}
+        return {"policy": "per_class", "per_class": cfg.memory_per_class}
+    if info.memory == "fixed":
+        size = cfg.memory_budget_at(num_classes)
+        note = ("fixed-size buffer = the preset's per-class budget x all classes, i.e. the "
+                "total the per-class setting reaches at the last phase"
+                if cfg.memory_total is None else "the preset's fixed total")
+        return {"policy": "fixed_buffer", "size": size, "note": note}
+    return {"policy": "none"}

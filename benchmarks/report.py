@@ -1,0 +1,64 @@
+"""Tables and plots from the run records of an output folder (no training).
+
+Used by ``compare`` after training and by ``report`` alone; run files that cannot be used are
+reported and left out, never deleted here.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .errors import UserError
+from .io import atomic_write_text
+from .methods import list_methods
+from .records import RecordError, find_record_files, load_record
+
+
+@dataclass
+class ReportResult:
+    out_dir: Path
+    records: int
+    table_md: Path | None
+    table_csv: Path | None
+    plots: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # unusable run files, one line each
+    markdown: str = ""
+
+
+
+def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = None,
+                   warn: Callable[[str], None] | None = None) -> ReportResult:
+    """Tables and plots from the run files in ``out_dir`` (no training). Unusable run files
+    are reported through ``warn`` and left out."""
+    from . import plots, tables
+
+    warn = warn or (lambda msg: print(msg, file=sys.stderr))
+    out_dir = Path(out_dir)
+    if not (out_dir / "runs").is_dir():
+        raise UserError(f"{out_dir} holds no runs (expected {out_dir / 'runs'}/<method>/seed<k>.json)")
+    records, problems = [], []
+    for path in find_record_files(out_dir):
+        try:
+            records.append(load_record(path))
+        except RecordError as exc:
+            problems.append(f"{path}: {exc}")
+            warn(f"warning: skipping unusable run file {path} ({exc}); re-run compare to redo it")
+    order = list(method_order) if method_order else [m.name for m in list_methods()]
+    markdown = tables.render_markdown(records, order)
+    table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
+    atomic_write_text(table_md, markdown)
+    atomic_write_text(table_csv, tables.render_csv(records, order) if records else "")
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["benchmark"], r["phases"]), []).append(r)
+    plot_paths = []
+    for (bench, phases), recs in groups.items():
+        name = "accuracy.png" if len(groups) == 1 else f"accuracy-{bench}-p{phases}.png"
+        presets = ", ".join(sorted({r["preset"] for r in recs}))
+        label = "REDUCED" if any(r["reduced"] for r in recs) else "paper setting"
+        title = f"{bench}, {phases} phases, preset {presets} ({label})"
+        plot_paths.append(plots.plot_accuracy(recs, out_dir / name, title=title, method_order=order))
+    return ReportResult(out_dir, len(records), table_md, table_csv, plot_paths, problems, markdown)

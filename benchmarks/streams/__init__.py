@@ -1,0 +1,36 @@
+"""Class-incremental benchmark streams by name, each a standard Avalanche benchmark.
+
+registry.py holds the names, class orders, phase layout and the builder; each data source
+registers itself from its own module (cifar, fmnist, digits, folder). Small datasets are kept
+in memory as uint8/float tensors and transformed with ``torchvision.transforms.v2``.
+"""
+
+from . import cifar, digits, fmnist, folder  # noqa: F401  (each registers its streams)
+from .cifar import CIFAR10_CLASSES, CIFAR100_CLASSES
+from .common import TensorImages, per_class_subset
+from .digits import DIGITS_CLASSES
+from .fmnist import FMNIST_CLASSES
+from .folder import IMAGENET_MEAN, IMAGENET_STD, ImageFiles, folder_classes, folder_files
+from .registry import (
+    DATA_ROOT_ENV,
+    DEFAULT_CLASS_ORDER_SEED,
+    SMALL_IMAGE_MAX,
+    BuiltBenchmark,
+    LoadedData,
+    StreamLayout,
+    StreamSpec,
+    build_stream,
+    class_order,
+    describe_stream,
+    list_streams,
+    register_stream,
+    resolve_data_root,
+)
+
+__all__ = [
+    "BuiltBenchmark", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "DATA_ROOT_ENV",
+    "DEFAULT_CLASS_ORDER_SEED", "DIGITS_CLASSES", "FMNIST_CLASSES", "IMAGENET_MEAN",
+    "IMAGENET_STD", "ImageFiles", "LoadedData", "SMALL_IMAGE_MAX", "StreamLayout", "StreamSpec",
+    "TensorImages", "build_stream", "class_order", "describe_stream", "folder_classes",
+    "folder_files", "list_streams", "per_class_subset", "register_stream", "resolve_data_root",
+]

@@ -1,0 +1,37 @@
+"""scikit-learn's bundled 8x8 digits: no download at all (the quick start and the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .common import subset_tensors
+from .registry import LoadedData, StreamSpec, register_stream
+
+DIGITS_CLASSES = [str(d) for d in range(10)]
+
+
+@register_stream(
+    "split-digits",
+    "scikit-learn's bundled 8x8 digits (no download; CPU demo in minutes), B5 + N phases",
+    lambda spec: DIGITS_CLASSES,
+)
+def _load_digits(spec: StreamSpec, root: Path) -> LoadedData:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from torchvision.transforms import v2
+
+    digits = load_digits()
+    images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)  # [0, 1]
+    train_idx, test_idx = train_test_split(  # fixed, stratified 2/3 : 1/3 split
+        np.arange(len(digits.target)), test_size=1 / 3, stratify=digits.target, random_state=0
+    )
+    train = subset_tensors(images[train_idx], digits.target[train_idx], spec.train_per_class,
+                            spec.class_order_seed)
+    test = subset_tensors(images[test_idx], digits.target[test_idx], spec.test_per_class,
+                           spec.class_order_seed)
+    train_pixels = images[train_idx]
+    normalize = v2.Normalize([float(train_pixels.mean())], [float(train_pixels.std())])
+    return LoadedData(train, test, normalize, normalize, (1, 8, 8))  # no augmentation at 8x8

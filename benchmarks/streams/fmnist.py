@@ -1,0 +1,31 @@
+"""Fashion-MNIST in torchvision's layout (the four IDX files), kept in memory as uint8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import open_torchvision_dataset, small_image_transforms, subset_tensors
+from .registry import LoadedData, StreamSpec, register_stream
+
+FMNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+
+
+@register_stream(
+    "split-fmnist",
+    "Fashion-MNIST 28x28 grey (torchvision layout), B5 + N phases",
+    lambda spec: FMNIST_CLASSES,
+)
+def _load_fmnist(spec: StreamSpec, root: Path) -> LoadedData:
+    from torchvision.datasets import FashionMNIST
+
+    parts = []
+    for train, per_class in ((True, spec.train_per_class), (False, spec.test_per_class)):
+        ds = open_torchvision_dataset(lambda **kw: FashionMNIST(train=train, **kw), spec, root,
+                                      "Fashion-MNIST", "FashionMNIST/raw/ (the four IDX files)")
+        parts.append(subset_tensors(ds.data.unsqueeze(1), ds.targets.tolist(), per_class,
+                                    spec.class_order_seed))
+    train_t, eval_t = small_image_transforms(28, (0.2860,), (0.3530,), augment=True)
+    return LoadedData(parts[0], parts[1], train_t, eval_t, (1, 28, 28))

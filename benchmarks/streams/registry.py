@@ -1,0 +1,209 @@
+"""The stream registry and layout: names, class orders, phases, and building the benchmark.
+
+Every stream follows the AANets/LUCIR protocol: a fixed class order drawn with NumPy's legacy
+seeding (``np.random.seed(s); np.random.shuffle(arange(C))``; Avalanche's own ``seed=`` uses
+torch and gives a different order), a base phase with ``base_classes`` classes, then ``phases``
+equal incremental phases. Labels are remapped so class k of the order is label k, and every
+experience dataset carries ``train``/``eval`` transform groups (herding uses ``.eval()``).
+
+Each data source (cifar.py, fmnist.py, digits.py, folder.py) registers a loader here; this
+module knows no dataset. Avalanche is imported lazily so that ``describe`` and ``list`` stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from benchmarks.errors import UserError
+
+DATA_ROOT_ENV = "AANETS_DATA_ROOT"
+DEFAULT_CLASS_ORDER_SEED = 1993
+SMALL_IMAGE_MAX = 64  # inputs up to this many pixels use ResNet-32 and crop-with-padding
+
+# --------------------------------------------------------------------------- public types
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Everything that defines a stream; one value, built once at the top (CLI or preset).
+
+    phases: incremental phases after the base phase. base_classes: None = half the classes.
+    data_root: None = $AANETS_DATA_ROOT, else ./data (for split-folder: the image tree itself).
+    train_per_class / test_per_class: deterministic per-class subsample (seeded by
+    class_order_seed), for CPU presets. image_size / mean / std: split-folder only.
+    download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
+    """
+
+    name: str
+    phases: int = 5
+    base_classes: int | None = None
+    class_order_seed: int = DEFAULT_CLASS_ORDER_SEED
+    data_root: str | None = None
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    image_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    download: bool = True
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """Class order and phases of a stream, known without loading any images."""
+
+    name: str
+    class_order: list[int]  # original class ids, in order of appearance
+    phase_classes: list[list[int]]  # remapped labels (= positions in class_order) per phase
+    class_names: list[str] | None  # indexed by original class id
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_order)
+
+
+@dataclass(frozen=True)
+class BuiltBenchmark:
+    """A ready Avalanche benchmark plus what a runner needs to size the model."""
+
+    benchmark: Any  # avalanche NCScenario: train_stream / test_stream
+    class_order: list[int]
+    phase_classes: list[list[int]]
+    num_classes: int
+    input_shape: tuple[int, int, int]  # (C, H, W) as fed to the model
+    backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"
+    class_names: list[str] | None
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """What a data source's loader hands back to build_stream."""
+
+    train: Dataset
+    test: Dataset
+    train_transform: Callable
+    eval_transform: Callable
+    input_shape: tuple[int, int, int]
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class _StreamDef:
+    name: str
+    description: str
+    class_names: Callable[[StreamSpec], list[str]]  # cheap: no image is read
+    load: Callable[[StreamSpec, Path], LoadedData]
+
+
+_REGISTRY: dict[str, _StreamDef] = {}
+
+
+def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]]):
+    """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``."""
+
+    def decorate(load: Callable[[StreamSpec, Path], LoadedData]):
+        _REGISTRY[name] = _StreamDef(name, description, class_names, load)
+        return load
+
+    return decorate
+
+
+def list_streams() -> list[tuple[str, str]]:
+    """(name, one-line description) of every registered stream."""
+    return [(d.name, d.description) for d in _REGISTRY.values()]
+
+
+def _stream_def(name: str) -> _StreamDef:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        valid = ", ".join(_REGISTRY)
+        raise UserError(f"unknown benchmark '{name}'; valid benchmarks: {valid}") from None
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def class_order(num_classes: int, seed: int) -> list[int]:
+    """The reference implementation's order: np.random.seed(seed); shuffle(arange(C))."""
+    order = np.arange(num_classes)
+    np.random.RandomState(seed).shuffle(order)  # same stream as the legacy global seed
+    return order.tolist()
+
+
+def _base_classes(spec: StreamSpec, num_classes: int) -> int:
+    base = num_classes // 2 if spec.base_classes is None else spec.base_classes
+    if not 1 <= base < num_classes:
+        raise UserError(
+            f"base_classes={base} is out of range for {spec.name} ({num_classes} classes); "
+            f"use 1..{num_classes - 1}"
+        )
+    return base
+
+
+def _phase_classes(spec: StreamSpec, num_classes: int) -> list[list[int]]:
+    base = _base_classes(spec, num_classes)
+    rest = num_classes - base
+    if spec.phases < 1 or rest % spec.phases:
+        valid = ", ".join(str(n) for n in range(1, rest + 1) if rest % n == 0)
+        raise UserError(
+            f"phases={spec.phases} does not divide the {rest} incremental classes of "
+            f"{spec.name} (base_classes={base}); valid phase counts: {valid}"
+        )
+    step = rest // spec.phases
+    phases = [list(range(base))]
+    phases += [list(range(start, start + step)) for start in range(base, num_classes, step)]
+    return phases
+
+
+def describe_stream(spec: StreamSpec) -> StreamLayout:
+    """Class order and per-phase classes without loading images (split-folder lists folders)."""
+    definition = _stream_def(spec.name)
+    names = definition.class_names(spec)
+    phases = _phase_classes(spec, len(names))
+    return StreamLayout(spec.name, class_order(len(names), spec.class_order_seed), phases, names)
+
+
+def resolve_data_root(spec: StreamSpec) -> Path:
+    """--data-root flag value, else $AANETS_DATA_ROOT, else ./data."""
+    return Path(spec.data_root or os.environ.get(DATA_ROOT_ENV) or "data").expanduser()
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build_stream(spec: StreamSpec) -> BuiltBenchmark:
+    """Build the Avalanche benchmark for ``spec`` (loads data; may download CIFAR/FMNIST)."""
+    from avalanche.benchmarks import nc_benchmark  # imported here: avalanche takes ~10 s
+
+    layout = describe_stream(spec)  # validates name/phases before any data is touched
+    loaded = _stream_def(spec.name).load(spec, resolve_data_root(spec))
+    benchmark = nc_benchmark(
+        loaded.train,
+        loaded.test,
+        n_experiences=len(layout.phase_classes),
+        task_labels=False,
+        shuffle=False,
+        fixed_class_order=layout.class_order,
+        per_exp_classes={0: len(layout.phase_classes[0])},
+        class_ids_from_zero_from_first_exp=True,
+        train_transform=loaded.train_transform,
+        eval_transform=loaded.eval_transform,
+    )
+    side = max(loaded.input_shape[1:])
+    return BuiltBenchmark(
+        benchmark=benchmark,
+        class_order=layout.class_order,
+        phase_classes=layout.phase_classes,
+        num_classes=layout.num_classes,
+        input_shape=loaded.input_shape,
+        backbone="resnet32" if side <= SMALL_IMAGE_MAX else "resnet18",
+        class_names=layout.class_names,
+    )
