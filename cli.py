@@ -110,16 +110,40 @@ def list_command() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
-def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            epochs, out, device, quiet) -> None:
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: runs one after another in this process; ray: one Ray task per run "
+                   "(docs/grids.md).")
+@click.option("--ray-address", default=None,
+              help="Ray cluster to join ('auto': the running one) [default: start a local one].")
+@click.option("--gpus-per-run", type=float, default=None,
+              help="GPUs per run with --executor ray [default: 1 if the cluster has GPUs, else 0].")
+@click.option("--max-parallel", type=int, default=None,
+              help="Most runs at once with --executor ray [default: what the cluster fits].")
+@click.option("--retries", type=int, default=None,
+              help="Retries of a run whose worker died, with --executor ray [default: 2].")
+@click.pass_context
+def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds,
+            preset, epochs, out, device, quiet, executor, ray_address, gpus_per_run, max_parallel,
+            retries) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase."""
     from benchmarks.compare import run_compare
+    from benchmarks.executors import make_executor
 
-    run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds, preset=preset,
-                epochs=epochs, data_root=data_root, out=out, device=device, quiet=quiet,
-                base_classes=base_classes, class_order_seed=class_order_seed,
-                echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+    chosen = make_executor(executor, ray_address=ray_address, gpus_per_run=gpus_per_run,
+                           max_parallel=max_parallel, retries=retries)
+    result = run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds,
+                         preset=preset, epochs=epochs, data_root=data_root, out=out,
+                         device=device, quiet=quiet, base_classes=base_classes,
+                         class_order_seed=class_order_seed, echo=click.echo,
+                         warn=lambda msg: click.echo(msg, err=True), executor=chosen)
+    if result.failed:
+        click.echo(f"{len(result.failed)} run(s) failed:", err=True)
+        for line in result.failed:
+            click.echo(f"  {line}", err=True)
+        click.echo("Run the same command again to redo only these (finished runs are skipped).",
+                   err=True)
+        ctx.exit(1)
 
 
 @cli.command()

@@ -13,14 +13,12 @@ Output layout of one comparison (default folder runs/<benchmark>-p<phases>-<pres
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import time
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .config import list_presets, load_config
 from .errors import UserError
@@ -28,6 +26,9 @@ from .io import atomic_write_text
 from .methods import list_methods, parse_methods
 from .records import RecordError, find_record_files, load_record
 from .report import ReportResult, rebuild_report
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 MAX_SEED = 2**32 - 1
 
@@ -40,6 +41,7 @@ class CompareResult:
     redone: list[tuple[str, int]]   # run files that were unusable and were trained again
     report: ReportResult
     wall_time_s: float
+    failed: list[str] = field(default_factory=list)  # cells that failed, one line each
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -116,9 +118,13 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
-                after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
-    """Train every missing (method, seed) run, then rebuild the report. See module docstring."""
-    from .runner import RunSpec, resolve_device, run_one  # avalanche import: only when running
+                after_phase: Callable[[Any, int], None] | None = None,
+                executor: Executor | None = None) -> CompareResult:
+    """Train every missing (method, seed) run with ``executor`` (default: in this process),
+    then rebuild the report. See module docstring."""
+    from .executors import Cell, Job, make_executor
+    from .executors.cell import remember_stream
+    from .runner import RunSpec  # avalanche import: only when running
     from .streams import StreamSpec, build_stream, describe_stream
 
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
@@ -131,18 +137,20 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     probe = load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
-    resolved_device = resolve_device(device)
     stream_kw = dict(name=benchmark, phases=phases, base_classes=base_classes,
                      class_order_seed=class_order_seed, data_root=data_root)
     describe_stream(StreamSpec(**stream_kw))  # benchmark name and phase count, no data read
+    executor = executor or make_executor("local")
+    resolved_device = executor.start(device)  # the Ray executor connects here
     out_dir = Path(out) if out is not None else default_out_dir(benchmark, phases, preset, epochs)
     prepare_out_dir(out_dir)
 
     # 2. the stream (reads data: may fail on a missing dataset) and the frozen config
     say(f"building stream {benchmark} ({phases} phases, preset {preset})...")
-    bench = build_stream(StreamSpec(**stream_kw, train_per_class=probe.train_per_class,
-                                    test_per_class=probe.test_per_class,
-                                    image_size=probe.image_size))
+    stream_spec = StreamSpec(**stream_kw, train_per_class=probe.train_per_class,
+                             test_per_class=probe.test_per_class, image_size=probe.image_size)
+    bench = build_stream(stream_spec)
+    remember_stream(stream_spec, bench)  # in-process cells train on this very object
     cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs})
 
     def spec_for(method: str, seed: int) -> RunSpec:
@@ -194,40 +202,19 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
         say(f"{len(skipped)} run(s) already finished, skipped")
     if cfg.reduced:
         say(f"preset {preset} is a REDUCED setting: results are not comparable to the paper")
-    trained = []
-    runs_bar = None
-    if not quiet and todo:
-        from tqdm.auto import tqdm
-        runs_bar = tqdm(total=len(todo), desc="runs", position=0, dynamic_ncols=True)
-    try:
-        with warnings.catch_warnings():
-            # Avalanche 0.6 warns about its own deprecations on every phase (and forces those
-            # warnings on with its own filters): drop what comes from avalanche's files.
-            shown = warnings.showwarning
+    cells = [Cell(spec_for(m, s), stream_spec) for m, s in todo]
+    outcome = executor.run(cells, Job(out_dir=out_dir, command=command, quiet=quiet, echo=echo,
+                                      warn=warn, after_phase=after_phase))
 
-            def show(message, category, filename, lineno, file=None, line=None):
-                if f"{os.sep}avalanche{os.sep}" not in filename:
-                    shown(message, category, filename, lineno, file, line)
-
-            warnings.showwarning = show
-            for method, seed in todo:
-                if runs_bar is not None:
-                    runs_bar.set_postfix_str(f"{method} seed {seed}")
-                run_one(spec_for(method, seed), bench, out_dir, command=command,
-                        progress=not quiet, notify=warn, after_phase=after_phase)
-                trained.append((method, seed))
-                if runs_bar is not None:
-                    runs_bar.update(1)
-    finally:
-        if runs_bar is not None:
-            runs_bar.close()
-
-    report = rebuild_report(out_dir, method_order=method_names, warn=warn)
-    say(report.markdown)
-    say(f"wrote {report.table_md}, {report.table_csv}, "
-        + ", ".join(str(p) for p in report.plots))
-    return CompareResult(out_dir, trained, skipped, redone, report,
-                         time.perf_counter() - started)
+    if outcome.failed and not (out_dir / "runs").is_dir():
+        report = ReportResult(out_dir, 0, None, None)  # every cell failed: nothing to tabulate
+    else:
+        report = rebuild_report(out_dir, method_order=method_names, warn=warn)
+        say(report.markdown)
+        say(f"wrote {report.table_md}, {report.table_csv}, "
+            + ", ".join(str(p) for p in report.plots))
+    return CompareResult(out_dir, outcome.trained, skipped, redone, report,
+                         time.perf_counter() - started, outcome.failed)
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:

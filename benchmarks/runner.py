@@ -173,10 +173,12 @@ class EpochProgress(SupervisedPlugin):
 
 def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             progress: bool = True, notify: Callable[[str], None] = print,
-            after_phase: Callable[[RunSpec, int], None] | None = None) -> dict[str, Any]:
+            after_phase: Callable[[RunSpec, int], None] | None = None,
+            write_record: bool = True) -> dict[str, Any]:
     """Train and evaluate one run, resuming from its checkpoint if there is one; write and
     return the record. ``after_phase(spec, i)`` is called once phase i is checkpointed (tests
-    use it to simulate an interruption)."""
+    use it to simulate an interruption). ``write_record=False`` only returns the record: a
+    remote executor's driver writes it, so results need no shared filesystem."""
     info = get_method(spec.method)
     cfg = spec.config
     seed_everything(spec.seed)
@@ -251,7 +253,8 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             phase_bar.close()
 
     record = build_record(spec, bench, done, command=command)
-    save_record(record_path(out_dir, spec.method, spec.seed), record)
+    if write_record:
+        save_record(record_path(out_dir, spec.method, spec.seed), record)
     remove_checkpoint(ckpt)
     return record
 

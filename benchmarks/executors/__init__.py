@@ -1,0 +1,80 @@
+"""Executors: how ``compare`` runs the cells of its grid.
+
+``local`` (the default) trains the cells one after another in this process; ``ray`` makes
+every cell one Ray task (one machine with several GPUs, or a cluster) and streams the records
+back to this process, which writes them. Both run a cell the same way (``cell.run_cell`` ->
+``runner.run_one``); an executor only decides where and when.
+
+The protocol ``compare`` relies on:
+    device = executor.start(requested_device)   # validate / connect; UserError if impossible
+    outcome = executor.run(cells, job)          # train; records are on disk afterwards
+``run`` releases what ``start`` took (a local Ray instance); when an error comes between the
+two, ``close()`` does, or process exit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+from ..errors import UserError
+from .cell import Cell, run_cell, stream_for
+
+EXECUTORS = ("local", "ray")
+RAY_INSTALL_HINT = 'pip install -e ".[ray]"  (or: pip install ray)'
+
+
+@dataclass
+class Job:
+    """What every cell of one compare shares."""
+
+    out_dir: Path
+    command: str
+    quiet: bool = False
+    echo: Callable[[str], None] = print
+    warn: Callable[[str], None] = print
+    after_phase: Callable[[Any, int], None] | None = None  # tests: simulate interruptions
+
+
+@dataclass
+class Outcome:
+    trained: list[tuple[str, int]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # one line per failed cell: method/seed: error
+
+
+class Executor(Protocol):
+    def start(self, device: str) -> str: ...
+
+    def run(self, cells: Sequence[Cell], job: Job) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+def make_executor(name: str = "local", *, ray_address: str | None = None,
+                  gpus_per_run: float | None = None, max_parallel: int | None = None,
+                  retries: int | None = None,
+                  on_event: Callable[[Any], None] | None = None) -> Executor:
+    """The executor called ``name`` with its options checked (nothing is started yet)."""
+    ray_only = {"--ray-address": ray_address, "--gpus-per-run": gpus_per_run,
+                "--max-parallel": max_parallel, "--retries": retries}
+    if name == "local":
+        given = [flag for flag, value in ray_only.items() if value is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} only apply with --executor ray")
+        from .local import LocalExecutor
+        return LocalExecutor()
+    if name == "ray":
+        import importlib.util
+        if importlib.util.find_spec("ray") is None:
+            raise UserError(f"--executor ray needs the ray package; install it with: {RAY_INSTALL_HINT}")
+        from .ray import RayExecutor, RayOptions
+        return RayExecutor(RayOptions(address=ray_address, gpus_per_run=gpus_per_run,
+                                      max_parallel=max_parallel,
+                                      retries=2 if retries is None else retries),
+                           on_event=on_event)
+    raise UserError(f"unknown executor {name!r}; use one of: {', '.join(EXECUTORS)}")
+
+
+__all__ = ["Cell", "EXECUTORS", "Executor", "Job", "Outcome", "make_executor", "run_cell",
+           "stream_for"]

@@ -1,0 +1,76 @@
+"""One cell of a comparison grid and the one way to run it, whatever the executor.
+
+A cell is a ``RunSpec`` (what is trained and what determines its numbers) plus the
+``StreamSpec`` of the stream it trains on (a remote worker builds the stream itself). Running a
+cell is ``runner.run_one``; this module only adds what every executor needs around it: the
+stream, built once per process, and Avalanche's per-phase deprecation warnings kept quiet.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:  # runtime imports stay lazy: avalanche takes seconds to import
+    from ..runner import RunSpec
+    from ..streams import BuiltBenchmark, StreamSpec
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (benchmark, protocol, method, seed) run of a grid."""
+
+    run: RunSpec
+    stream: StreamSpec
+
+    @property
+    def label(self) -> str:
+        """How progress lines and failure reports name the cell."""
+        return f"{self.run.method} seed {self.run.seed} ({self.run.benchmark}, {self.run.phases} phases)"
+
+
+_streams: dict[Any, BuiltBenchmark] = {}
+
+
+def remember_stream(spec: StreamSpec, bench: BuiltBenchmark) -> None:
+    """Make an already built stream the one this process uses for ``spec``."""
+    _streams[spec] = bench
+
+
+def stream_for(spec: StreamSpec) -> BuiltBenchmark:
+    """The stream of ``spec``, built on first use in this process (a worker runs many cells)."""
+    if spec not in _streams:
+        from ..streams import build_stream
+        _streams[spec] = build_stream(spec)
+    return _streams[spec]
+
+
+@contextmanager
+def avalanche_warnings_hidden() -> Iterator[None]:
+    """Avalanche 0.6 warns about its own deprecations on every phase (and forces those warnings
+    on with its own filters): drop what comes from avalanche's files, show the rest."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if f"{os.sep}avalanche{os.sep}" not in filename:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
+def run_cell(cell: Cell, out_dir: Path, *, command: str, progress: bool,
+             notify: Callable[[str], None], after_phase: Callable[[Any, int], None] | None,
+             write_record: bool = True) -> dict[str, Any]:
+    """Train one cell with ``runner.run_one`` (resuming from its checkpoint); return the record."""
+    from .. import runner  # looked up at call time, so tests can wrap run_one
+
+    with avalanche_warnings_hidden():
+        return runner.run_one(cell.run, stream_for(cell.stream), out_dir, command=command,
+                              progress=progress, notify=notify, after_phase=after_phase,
+                              write_record=write_record)

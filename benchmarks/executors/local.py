@@ -1,0 +1,42 @@
+"""The in-process executor: cells one after another in this process, with progress bars.
+
+An exception in a cell stops the comparison (its checkpoint stays; the same command resumes).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from . import Job, Outcome
+from .cell import Cell, run_cell
+
+
+class LocalExecutor:
+    name = "local"
+
+    def start(self, device: str) -> str:
+        from ..runner import resolve_device
+        return resolve_device(device)
+
+    def run(self, cells: Sequence[Cell], job: Job) -> Outcome:
+        outcome = Outcome()
+        runs_bar = None
+        if not job.quiet and cells:
+            from tqdm.auto import tqdm
+            runs_bar = tqdm(total=len(cells), desc="runs", position=0, dynamic_ncols=True)
+        try:
+            for cell in cells:
+                if runs_bar is not None:
+                    runs_bar.set_postfix_str(f"{cell.run.method} seed {cell.run.seed}")
+                run_cell(cell, job.out_dir, command=job.command, progress=not job.quiet,
+                         notify=job.warn, after_phase=job.after_phase)
+                outcome.trained.append((cell.run.method, cell.run.seed))
+                if runs_bar is not None:
+                    runs_bar.update(1)
+        finally:
+            if runs_bar is not None:
+                runs_bar.close()
+        return outcome
+
+    def close(self) -> None:
+        pass
