@@ -61,7 +61,7 @@ def make_executor(name: str = "local", *, ray_address: str | None = None,
     if name == "local":
         given = [flag for flag, value in ray_only.items() if value is not None]
         if given:
-            raise UserError(f"{', '.join(given)} only apply with --executor ray")
+            raise UserError(f"{', '.join(given)}: only with --executor ray")
         from .local import LocalExecutor
         return LocalExecutor()
     if name == "ray":

@@ -61,9 +61,11 @@ class CellEvent:
     """What a task tells the driver while it runs (``kind``: started, phase, warning)."""
 
     index: int             # position of the cell in the list handed to ``run``
+    method: str
+    seed: int
     kind: str
-    pid: int
-    node: str
+    pid: int               # the worker process running the cell
+    node: str              # its node's IP address
     phase: int | None = None
     message: str = ""
 
@@ -92,7 +94,8 @@ def _train_cell(index: int, cell: Cell, out_dir: Path, command: str, progress: A
     pid, node = os.getpid(), ray.util.get_node_ip_address()
 
     def post(kind: str, **fields: Any) -> None:
-        progress.post.remote(CellEvent(index=index, kind=kind, pid=pid, node=node, **fields))
+        progress.post.remote(CellEvent(index=index, method=cell.run.method, seed=cell.run.seed,
+                                       kind=kind, pid=pid, node=node, **fields))
 
     def phase_done(spec: Any, phase: int) -> None:
         post("phase", phase=phase)
