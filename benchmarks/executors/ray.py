@@ -20,9 +20,9 @@ one-line error, never left waiting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -128,7 +128,8 @@ class RayExecutor:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         node_gpus = [float(n["Resources"].get("GPU", 0)) for n in nodes]
         node_cpus = [float(n["Resources"].get("CPU", 0)) for n in nodes]
-        where = self.options.address or "the local Ray instance"
+        address = self.options.address
+        where = "the local Ray instance" if address is None else f"the Ray cluster at {address!r}"
         if not any(c >= 1 for c in node_cpus):
             raise UserError(f"no node of {where} has a free CPU slot for a cell")
         gpus = self.options.gpus_per_run
@@ -173,6 +174,7 @@ class RayExecutor:
     def run(self, cells: Sequence[Cell], job: Job) -> Outcome:
         outcome = Outcome()
         if not cells:
+            self.close()
             return outcome
         out_dir = Path(job.out_dir).resolve()   # tasks may run in another working directory
         shipped = [_portable(cell) for cell in cells]
@@ -198,7 +200,8 @@ class RayExecutor:
             self._deliver(ray.get(progress.drain.remote()), board)
         except BaseException:
             for ref in in_flight:  # Ctrl-C or a driver error: stop the cells, keep checkpoints
-                ray.cancel(ref, force=True)
+                with contextlib.suppress(Exception):  # Ray itself may be what failed
+                    ray.cancel(ref, force=True)
             raise
         finally:
             ray.kill(progress)
@@ -244,6 +247,7 @@ class _Board:
         self.cells, self.job, self.retries = cells, job, retries
         self.starts: dict[int, int] = {}
         self.running: set[int] = set()
+        self.over: set[int] = set()  # finished or failed (a late 'started' must not count)
         self.done = self.failures = 0
         self.say = (lambda msg: None) if job.quiet else job.echo
 
@@ -254,7 +258,7 @@ class _Board:
 
     def event(self, event: CellEvent) -> None:
         cell = self.cells[event.index]
-        if event.kind == "started":
+        if event.kind == "started" and event.index not in self.over:
             self.running.add(event.index)
             attempt = self.starts[event.index] = self.starts.get(event.index, 0) + 1
             what = "started" if attempt == 1 else \
@@ -265,6 +269,7 @@ class _Board:
 
     def finished(self, index: int, record: dict[str, Any]) -> None:
         self.running.discard(index)
+        self.over.add(index)
         self.done += 1
         resumed = record.get("resumed_at_phase") or []
         note = f", resumed at phase {resumed[-1]}" if resumed else ""
@@ -273,6 +278,7 @@ class _Board:
 
     def failed(self, index: int, reason: str) -> None:
         self.running.discard(index)
+        self.over.add(index)
         self.failures += 1
         self.job.warn(f"{self._status()} FAILED {self.cells[index].label}: {reason}")
 
