@@ -132,11 +132,14 @@ def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, m
 
     chosen = make_executor(executor, ray_address=ray_address, gpus_per_run=gpus_per_run,
                            max_parallel=max_parallel, retries=retries)
-    result = run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds,
-                         preset=preset, epochs=epochs, data_root=data_root, out=out,
-                         device=device, quiet=quiet, base_classes=base_classes,
-                         class_order_seed=class_order_seed, echo=click.echo,
-                         warn=lambda msg: click.echo(msg, err=True), executor=chosen)
+    try:
+        result = run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds,
+                             preset=preset, epochs=epochs, data_root=data_root, out=out,
+                             device=device, quiet=quiet, base_classes=base_classes,
+                             class_order_seed=class_order_seed, echo=click.echo,
+                             warn=lambda msg: click.echo(msg, err=True), executor=chosen)
+    finally:
+        chosen.close()
     if result.failed:
         click.echo(f"{len(result.failed)} run(s) failed:", err=True)
         for line in result.failed:

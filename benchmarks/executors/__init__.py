@@ -8,8 +8,8 @@ back to this process, which writes them. Both run a cell the same way (``cell.ru
 The protocol ``compare`` relies on:
     device = executor.start(requested_device)   # validate / connect; UserError if impossible
     outcome = executor.run(cells, job)          # train; records are on disk afterwards
-``run`` releases what ``start`` took (a local Ray instance); when an error comes between the
-two, ``close()`` does, or process exit.
+Whoever made the executor calls ``executor.close()`` when done with it (it stops a local Ray
+instance the executor started), so several comparisons can share one instance.
 """
 
 from __future__ import annotations

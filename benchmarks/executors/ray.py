@@ -174,7 +174,6 @@ class RayExecutor:
     def run(self, cells: Sequence[Cell], job: Job) -> Outcome:
         outcome = Outcome()
         if not cells:
-            self.close()
             return outcome
         out_dir = Path(job.out_dir).resolve()   # tasks may run in another working directory
         shipped = [_portable(cell) for cell in cells]
@@ -205,7 +204,6 @@ class RayExecutor:
             raise
         finally:
             ray.kill(progress)
-            self.close()
         return outcome
 
     def _collect(self, ref: Any, index: int, out_dir: Path, board: _Board,
