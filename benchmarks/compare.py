@@ -26,7 +26,7 @@ from .config import list_presets, load_config
 from .errors import UserError
 from .io import atomic_write_text
 from .methods import list_methods, parse_methods
-from .protocols import settings_tag
+from .protocols import parse_int_list, settings_tag
 from .records import RecordError, find_record_files, load_record
 from .report import ReportResult, rebuild_report
 
@@ -50,23 +50,10 @@ def parse_seeds(text: str | Sequence[int] | None) -> tuple[int, ...]:
     """'1993,1,2' -> (1993, 1, 2); UserError on anything else."""
     if text is None:
         return (1993,)
-    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
-    bad = UserError(f"bad seed list {text!r}: give comma-separated integers in 0..{MAX_SEED}, "
-                    "e.g. 1993,1994")
-    seeds = []
-    for p in parts:
-        if isinstance(p, str):
-            if not p.isascii() or not p.isdigit():
-                raise bad
-            p = int(p)
-        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= MAX_SEED:
-            raise bad
-        seeds.append(p)
-    if not seeds:
-        raise bad
-    if len(set(seeds)) != len(seeds):
-        raise UserError(f"bad seed list {text!r}: a seed is repeated")
-    return tuple(seeds)
+    return parse_int_list(text, low=0, high=MAX_SEED,
+                          bad=f"bad seed list {text!r}: give comma-separated integers in "
+                              f"0..{MAX_SEED}, e.g. 1993,1994",
+                          repeated=f"bad seed list {text!r}: a seed is repeated")
 
 
 def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None = None,

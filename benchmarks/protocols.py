@@ -18,30 +18,34 @@ COMBINED_MD = "combined.md"
 COMBINED_CSV = "combined.csv"
 
 
-def parse_phases(text: str | int | Sequence[int]) -> tuple[int, ...]:
-    """'5,10,25' -> (5, 10, 25); one-line UserError on anything else."""
-    if isinstance(text, int):
-        items: list[Any] = [text]
-    elif isinstance(text, str):
-        items = [p.strip() for p in text.split(",")]
-    else:
-        items = list(text)
-    bad = UserError(f"bad --phases {text!r}: give one or more comma-separated positive "
-                    "integers, e.g. 5 or 5,10,25")
-    phases = []
+def parse_int_list(text: str | int | Sequence[int], *, low: int, high: int | None,
+                   bad: str, repeated: str) -> tuple[int, ...]:
+    """'5, 10,25' -> (5, 10, 25): distinct integers in low..high, else UserError(bad/repeated)."""
+    items: list[Any] = ([text] if isinstance(text, int) else
+                        [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text))
+    values = []
     for item in items:
         if isinstance(item, str):
             if not item.isascii() or not item.isdigit():
-                raise bad
+                raise UserError(bad)
             item = int(item)
-        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            raise bad
-        phases.append(item)
-    if not phases:
-        raise bad
-    if len(set(phases)) != len(phases):
-        raise UserError(f"bad --phases {text!r}: a phase count is repeated")
-    return tuple(phases)
+        if (isinstance(item, bool) or not isinstance(item, int) or item < low
+                or (high is not None and item > high)):
+            raise UserError(bad)
+        values.append(item)
+    if not values:
+        raise UserError(bad)
+    if len(set(values)) != len(values):
+        raise UserError(repeated)
+    return tuple(values)
+
+
+def parse_phases(text: str | int | Sequence[int]) -> tuple[int, ...]:
+    """'5,10,25' -> (5, 10, 25); one-line UserError on anything else."""
+    return parse_int_list(text, low=1, high=None,
+                          bad=f"bad --phases {text!r}: give one or more comma-separated positive "
+                              "integers, e.g. 5 or 5,10,25",
+                          repeated=f"bad --phases {text!r}: a phase count is repeated")
 
 
 def settings_tag(sets: Sequence[str]) -> str:
@@ -129,6 +133,6 @@ def write_combined(out: str | Path, *, method_order: Sequence[str] = (),
     return markdown
 
 
-__all__ = ["COMBINED_CSV", "COMBINED_MD", "is_protocols_dir", "parse_phases", "protocol_dirs",
+__all__ = ["COMBINED_CSV", "COMBINED_MD", "is_protocols_dir", "parse_int_list", "parse_phases", "protocol_dirs",
            "protocol_records", "protocols_out_dir", "run_protocols", "settings_tag",
            "write_combined"]

@@ -66,6 +66,14 @@ def paper_dataset(record: Mapping[str, Any]) -> tuple[str | None, str]:
     stream = record.get("stream") or {}
     config = record.get("config") or {}
     phases = int(record["phases"])
+    if record["benchmark"] == "split-cifar100":
+        dataset, reason = "CIFAR-100", "CIFAR-100 B50"
+    elif (record["benchmark"] == "split-folder" and stream.get("num_classes") == 100
+            and stream.get("backbone") == "resnet18"):
+        dataset = "ImageNet-Subset"
+        reason = "a 100-class folder tree with ResNet-18, taken as ImageNet-Subset"
+    else:
+        return None, f"the paper reports CIFAR-100 and ImageNet-Subset, not {record['benchmark']}"
     if phases not in PAPER_PHASES:
         return None, f"the paper reports N = 5, 10, 25, not N = {phases}"
     if stream.get("base_classes") not in (None, PAPER_BASE_CLASSES):
@@ -75,12 +83,7 @@ def paper_dataset(record: Mapping[str, Any]) -> tuple[str | None, str]:
         return None, "another class order than the paper's (seed 1993)"
     if config.get("train_per_class") is not None or config.get("test_per_class") is not None:
         return None, "a per-class subsample of the data"
-    if record["benchmark"] == "split-cifar100":
-        return "CIFAR-100", "CIFAR-100 B50"
-    if (record["benchmark"] == "split-folder" and stream.get("num_classes") == 100
-            and stream.get("backbone") == "resnet18"):
-        return "ImageNet-Subset", "a 100-class folder tree with ResNet-18, taken as ImageNet-Subset"
-    return None, f"the paper reports CIFAR-100 and ImageNet-Subset, not {record['benchmark']}"
+    return dataset, reason
 
 
 def published_for(rows: Sequence[PublishedResult], dataset: str, phases: int) -> dict[str, PublishedResult]:

@@ -142,7 +142,10 @@ def per_phase_frame(records: Sequence[Record], method_order: Sequence[str] = ())
         for i, seen in enumerate(recs[0]["classes_seen"]):
             row[f"{seen} classes"] = cell([100.0 * float(r["accuracy"][i]) for r in recs])
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    phase_columns = sorted((c for c in frame.columns if c.endswith(" classes")),
+                           key=lambda c: int(c.split()[0]))
+    return frame[[c for c in frame.columns if c not in phase_columns] + phase_columns]
 
 
 def render_per_phase(records: Sequence[Record], method_order: Sequence[str] = ()) -> str:
