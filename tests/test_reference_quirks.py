@@ -73,8 +73,11 @@ def test_quirk2_lucir_aggregation_gradient_is_never_zeroed(runs):
     assert len({tuple(step) for step in accumulated}) == len(accumulated)  # level 1 adds to it
     for key in (("lucir", False), ("icarl", True)):  # ours, and the reference's iCaRL trainer
         assert all(g is None for step in runs[key].rec.grads for g in step), key
-    alphas = list(runs["lucir", True].strategy.model.backbone.alphas.parameters())
+    strategy = runs["lucir", True].strategy
+    alphas = list(strategy.model.backbone.alphas.parameters())
     assert all(a.grad is not None and a.requires_grad for a in alphas)  # kept across phases
+    carried = Recorder._level2(strategy).carried_grad  # survives a checkpoint (pickling drops .grad)
+    assert [torch.equal(c, a.grad) for c, a in zip(carried, alphas)] == [True] * len(alphas)
 
 
 def test_quirk3_balanced_loader_unshuffled_new_draws_first(runs):

@@ -67,6 +67,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.balanced_set: AvalancheDataset | None = None
+        self.carried_grad: list[torch.Tensor | None] | None = None  # accumulate_grad only
 
     @staticmethod
     def _aggregated(strategy) -> AggregatedBackbone | None:
@@ -87,6 +88,9 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(milestones), self.gamma)
         self.balanced_set = self.build_balanced_set(strategy)
         if self.accumulate_grad:  # level-1 backward passes reach the a_k too, as in the reference
+            for a, carried in zip(backbone.alphas.parameters(), self.carried_grad or ()):
+                if a.grad is None and carried is not None:  # resumed: pickling drops .grad
+                    a.grad = carried.to(a.device)
             for a in backbone.alphas.parameters():
                 a.requires_grad_(True)
 
@@ -143,6 +147,10 @@ class AggregationUpdatePlugin(SupervisedPlugin):
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.balanced_set = None  # keeps checkpoints small; rebuilt each experience
+        backbone = self._aggregated(strategy)
+        if self.accumulate_grad and backbone is not None:  # carried into the next phase
+            self.carried_grad = [None if a.grad is None else a.grad.detach().clone()
+                                 for a in backbone.alphas.parameters()]
 
 
 __all__ = ["AggregationUpdatePlugin"]

@@ -39,6 +39,8 @@ def paper_reports(out: str | Path, *, against: str | None = None, per_phase: boo
                   published_csv: str | Path | None = None) -> tuple[str, list[Path]]:
     """Write the requested extra tables into ``out``; return their markdown and paths."""
     out = Path(out)
+    if against is None and not per_phase and not is_protocols_dir(out):
+        return "", []
     records = folder_records(out, warn)
     parts, written = [], []
     if is_protocols_dir(out):
