@@ -170,7 +170,10 @@ class RunConfig:
         for s in SETTINGS:
             if reach.get(s.reaches, s.reaches == family):
                 out[s.key] = full[s.field]
-        out["method_params"] = full["method_params"].get(method, {})
+        # a method reads the methods.<section> named like it or like a part of its name
+        # (aanets-podnet reads methods.podnet)
+        parts = {method, *method.split("-")}
+        out["method_params"] = {m: p for m, p in full["method_params"].items() if m in parts}
         return out
 
     def digest(self) -> str:
@@ -433,6 +436,11 @@ def _coerce_like(current: Any, raw: Any, key: str) -> Any:
     """A methods.<m>.<p> value typed like the preset's own value for it."""
     kind = ("bool" if isinstance(current, bool) else "int" if isinstance(current, int)
             else "float" if isinstance(current, float) else None)
+    if current is None:  # no type to follow: a number, bool or null if it reads as one, else text
+        try:
+            return _parse_text(raw, UserError(key)) if isinstance(raw, str) else raw
+        except UserError:
+            return raw
     if kind is None:  # strings (e.g. EWC's mode): any text
         return str(raw)
     return _coerce(Setting(key, key, kind), raw, "--set")

@@ -105,7 +105,11 @@ def test_set_is_typed(item, field, value):
     assert dict(c.overrides) == {item.split("=")[0]: value}
 
 
-def test_set_reaches_method_params_typed_like_the_preset():
+def test_set_reaches_method_params_typed_like_the_preset(tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text((PRESET_DIR / "smoke.yaml").read_text().replace(
+        "  der: {alpha: 0.1, beta: 0.5}", "  der: {alpha: 0.1, beta: 0.5, batch: null}"))
+    assert load_config(str(own), sets=["methods.der.batch=64"]).method_param("der", "batch", 0) == 64
     c = load_config("smoke", sets=["methods.lwf.alpha=2", "methods.ewc.mode=online"])
     assert c.method_param("lwf", "alpha", None) == 2.0 and isinstance(c.method_param("lwf", "alpha", None), float)
     assert c.method_param("ewc", "mode", None) == "online"
@@ -173,6 +177,10 @@ def test_run_key_ignores_settings_that_do_not_reach_the_method():
     assert key("replay", "memory.per_class=7") != key("replay")
     # training settings reach everyone
     assert key("naive", "train.lr=0.2") != key("naive")
+    # a family variant reads the section named like a part of its name (aanets-podnet: podnet)
+    cfg = load_config("smoke")
+    assert cfg.key_settings(method="aanets-lwf", family="aanets", uses_memory=True)["method_params"] \
+        == {"lwf": {"alpha": 1.0, "temperature": 2.0}}
 
 
 def test_config_digest_tracks_every_value():
