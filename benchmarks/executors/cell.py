@@ -30,7 +30,8 @@ class Cell:
     @property
     def label(self) -> str:
         """How progress lines and failure reports name the cell."""
-        return f"{self.run.method} seed {self.run.seed} ({self.run.benchmark}, {self.run.phases} phases)"
+        phases = f"{self.run.phases} phase{'' if self.run.phases == 1 else 's'}"
+        return f"{self.run.method} seed {self.run.seed} ({self.run.benchmark}, {phases})"
 
 
 _streams: dict[Any, BuiltBenchmark] = {}
