@@ -13,7 +13,9 @@ from benchmarks.streams import StreamLayout, StreamSpec, describe_stream
 
 
 class _Cli(click.Group):
-    """Group that turns a UserError from any command into one line and exit code 2."""
+    """Group that turns a UserError from any command into one line and exit code 2, and Ctrl-C
+    into one line and exit code 130 (the shell's code for SIGINT); every file is written
+    atomically and every phase checkpointed, so running the same command again resumes."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -21,6 +23,9 @@ class _Cli(click.Group):
         except UserError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command to resume", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Cli)
@@ -110,8 +115,11 @@ def list_command() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option("--skip-bad-images", is_flag=True,
+              help="split-folder: train without unreadable images (counted in each run record) "
+                   "instead of stopping.")
 def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            epochs, out, device, quiet) -> None:
+            epochs, out, device, quiet, skip_bad_images) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase."""
     from benchmarks.compare import run_compare
@@ -119,7 +127,7 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
     run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds, preset=preset,
                 epochs=epochs, data_root=data_root, out=out, device=device, quiet=quiet,
                 base_classes=base_classes, class_order_seed=class_order_seed,
-                echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+                skip_bad_images=skip_bad_images, echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
 
 
 @cli.command()

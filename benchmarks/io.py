@@ -4,6 +4,10 @@ Readers (another process, a crashed run's resume, ``report`` beside a running ``
 the old file or the new one, never half of one: the bytes go to a temporary file with a unique
 name in the same folder, are flushed to disk, and replace the target in one rename. A failed
 write removes its temporary file and leaves the target untouched.
+
+Temporary names carry the writer's process id (``.<name>.<pid>.<random>.tmp``) so that the
+leftovers of a killed writer can be told from the live temp files of a concurrent ``report``:
+``remove_stale_temp_files`` removes only those whose process is gone.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -22,16 +27,22 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
-    """Call ``write(fileobj)`` on a fresh temporary file, then move it over ``path``."""
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any], *,
+                      verify: Callable[[Path], Any] | None = None) -> Path:
+    """Call ``write(fileobj)`` on a fresh temporary file, then move it over ``path``.
+    ``verify(temp_path)``, if given, runs on the complete temporary file before the move; if
+    it raises, the target keeps its old content."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{temp_prefix(path)}{os.getpid()}.", suffix=TEMP_SUFFIX,
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if verify is not None:
+            verify(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         # the target is untouched; only our own temporary file goes
@@ -78,3 +89,37 @@ def leftover_temp_files(path: str | Path) -> list[Path]:
     if not path.parent.is_dir():
         return []
     return sorted(path.parent.glob(f"{temp_prefix(path)}*{TEMP_SUFFIX}"))
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_temp_files(folder: str | Path, *, min_age_s: float = 60.0) -> list[Path]:
+    """Remove our temporary files directly in ``folder`` whose writing process is gone (and
+    that are older than ``min_age_s``, in case the pid belongs to another host sharing the
+    folder); return what was removed. Files not named like ours are never touched."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for tmp in folder.glob(f".*{TEMP_SUFFIX}"):
+        parts = tmp.name[: -len(TEMP_SUFFIX)].split(".")
+        # "", <name parts...>, <pid>, <random>
+        if len(parts) < 4 or parts[0] != "" or not parts[-2].isdigit():
+            continue
+        try:
+            if _writer_alive(int(parts[-2])) or now - tmp.stat().st_mtime < min_age_s:
+                continue
+            tmp.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(tmp)
+    return removed

@@ -38,6 +38,7 @@ class StreamSpec:
     train_per_class / test_per_class: deterministic per-class subsample (seeded by
     class_order_seed), for CPU presets. image_size / mean / std: split-folder only.
     download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
+    skip_bad_images: split-folder only: leave unreadable images out (counted) instead of stopping.
     """
 
     name: str
@@ -51,6 +52,7 @@ class StreamSpec:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     download: bool = True
+    skip_bad_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class BuiltBenchmark:
     input_shape: tuple[int, int, int]  # (C, H, W) as fed to the model
     backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"
     class_names: list[str] | None
+    notes: tuple[str, ...] = ()  # what the loader decided for the user (input size, resizing)
+    skipped_images: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-images)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class LoadedData:
     train_transform: Callable
     eval_transform: Callable
     input_shape: tuple[int, int, int]
+    notes: tuple[str, ...] = ()
+    skipped_images: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- registry
@@ -163,8 +169,15 @@ def _phase_classes(spec: StreamSpec, num_classes: int) -> list[list[int]]:
     return phases
 
 
+MAX_CLASS_ORDER_SEED = 2**32 - 1  # NumPy's RandomState accepts 0 .. 2**32 - 1
+
+
 def describe_stream(spec: StreamSpec) -> StreamLayout:
     """Class order and per-phase classes without loading images (split-folder lists folders)."""
+    if (isinstance(spec.class_order_seed, bool) or not isinstance(spec.class_order_seed, int)
+            or not 0 <= spec.class_order_seed <= MAX_CLASS_ORDER_SEED):
+        raise UserError(f"--class-order-seed must be an integer in 0..{MAX_CLASS_ORDER_SEED}, "
+                        f"got {spec.class_order_seed}")
     definition = _stream_def(spec.name)
     names = definition.class_names(spec)
     phases = _phase_classes(spec, len(names))
@@ -206,4 +219,6 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         input_shape=loaded.input_shape,
         backbone="resnet32" if side <= SMALL_IMAGE_MAX else "resnet18",
         class_names=layout.class_names,
+        notes=loaded.notes,
+        skipped_images=loaded.skipped_images,
     )

@@ -1,0 +1,79 @@
+"""The safe checkpoint format: every registered method is saved with tensors, plain data and
+allow-listed classes only, loads with torch.load(weights_only=True), and resumes exactly."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from benchmarks.checkpoint import (CheckpointError, UnsafeCheckpoint, checkpoint_path,
+                                   read_checkpoint_meta)
+from benchmarks.config import load_config
+from benchmarks.methods import list_methods
+from benchmarks.runner import RunSpec, run_one
+from benchmarks.streams import StreamSpec, build_stream
+
+PHASES = 1
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config("smoke")
+
+
+@pytest.fixture(scope="module")
+def bench(cfg):
+    return build_stream(StreamSpec("split-digits", phases=PHASES, download=False,
+                                   train_per_class=cfg.train_per_class,
+                                   test_per_class=cfg.test_per_class))
+
+
+def numbers(rec: dict) -> tuple:
+    return (rec["accuracy"], rec["exp_accuracy"], rec["nme_accuracy"], rec["aggregation_weights"])
+
+
+@pytest.mark.parametrize("method", [m.name for m in list_methods()])
+def test_every_method_checkpoints_safely_and_resumes_exactly(method, cfg, bench, tmp_path):
+    spec = RunSpec(benchmark="split-digits", phases=PHASES, method=method, seed=5, config=cfg)
+    straight = run_one(spec, bench, tmp_path / "a", progress=False)
+
+    out = tmp_path / "b"
+
+    def stop(_spec, phase):
+        if phase == 0:
+            raise Interrupted
+
+    warnings: list[str] = []
+    with pytest.raises(Interrupted):
+        run_one(spec, bench, out, progress=False, notify=warnings.append, after_phase=stop)
+    assert warnings == []  # no "cannot checkpoint": every class it holds is allowed
+    ckpt = checkpoint_path(out, method, spec.seed)
+    # plain torch.load with weights_only=True (the default) and our allowlist only
+    meta = read_checkpoint_meta(ckpt)
+    assert meta["run_key"] == spec.key() and meta["cpu_threads"] == torch.get_num_threads()
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(ckpt, weights_only=True)  # without the allowlist: refused, nothing built
+
+    resumed = run_one(spec, bench, out, progress=False)
+    assert resumed["resumed_at_phase"] == [1]
+    assert numbers(resumed) == numbers(straight)
+
+
+def test_damaged_checkpoint_is_reported_as_unreadable(tmp_path):
+    path = tmp_path / "seed1.pt"
+    path.write_bytes(b"PK\x03\x04 torn")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        read_checkpoint_meta(path)
+
+
+def test_foreign_class_is_refused_by_the_safe_loader(tmp_path):
+    path = tmp_path / "seed1.pt"
+    torch.save({"format": 2, "meta": {"x": pickle.PickleBuffer}}, path)
+    with pytest.raises(UnsafeCheckpoint, match="PickleBuffer"):
+        read_checkpoint_meta(path)
