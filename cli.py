@@ -127,7 +127,8 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
     run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds, preset=preset,
                 epochs=epochs, data_root=data_root, out=out, device=device, quiet=quiet,
                 base_classes=base_classes, class_order_seed=class_order_seed,
-                skip_bad_images=skip_bad_images, echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+                skip_bad_images=skip_bad_images, echo=click.echo,
+                warn=lambda msg: click.echo(msg, err=True))
 
 
 @cli.command()

@@ -289,14 +289,17 @@ def _safe_load(path: Path, *, shared: list[Any] | None, transient: list[Any] | N
         _load_context.transient = None
 
 
+_TORCH_ADVICE = ("Weights only load failed", "(1)", "(2)", "Check the documentation")
+
+
 def _first_line(exc: BaseException) -> str:
     """The informative line of an exception (torch's weights-only errors bury it in advice)."""
-    text = str(exc).strip()
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     marker = "WeightsUnpickler error:"
-    if marker in text:
-        text = text.split(marker, 1)[1].strip()
-    first = text.splitlines()[0].strip() if text else type(exc).__name__
-    return first.split(" Please use `torch.serialization.add_safe_globals")[0][:300]
+    informative = ([line.split(marker, 1)[1].strip() for line in lines if marker in line]
+                   or [line for line in lines if not line.startswith(_TORCH_ADVICE)]
+                   or lines or [type(exc).__name__])
+    return informative[0].split(". ")[0][:300]  # its first sentence
 
 
 def save_checkpoint(path: Path, strategy: Any, meta: dict[str, Any], extra: dict[str, Any], *,

@@ -117,7 +117,8 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 epochs: int | None = None, data_root: str | None = None,
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
-                skip_bad_images: bool = False, echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
+                skip_bad_images: bool = False, echo: Callable[[str], None] = print,
+                warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
     """Train every missing (method, seed) run, then rebuild the report. See module docstring."""
     from .streams import StreamSpec, describe_stream

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -101,22 +102,26 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temp_files(folder: str | Path, *, min_age_s: float = 60.0) -> list[Path]:
-    """Remove our temporary files directly in ``folder`` whose writing process is gone (and
-    that are older than ``min_age_s``, in case the pid belongs to another host sharing the
-    folder); return what was removed. Files not named like ours are never touched."""
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def remove_stale_temp_files(folder: str | Path, *, ours: Callable[[str], bool] = lambda name: True,
+                            min_age_s: float = 60.0) -> list[Path]:
+    """Remove the temporary files directly in ``folder`` that a writer of ours left behind:
+    named exactly as atomic_write_with names them, for a target ``ours(name)`` accepts, whose
+    process is gone, and older than ``min_age_s`` (in case the pid is of another host sharing
+    the folder). Returns what was removed; nothing else is ever touched."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     now = time.time()
-    for tmp in folder.glob(f".*{TEMP_SUFFIX}"):
-        parts = tmp.name[: -len(TEMP_SUFFIX)].split(".")
-        # "", <name parts...>, <pid>, <random>
-        if len(parts) < 4 or parts[0] != "" or not parts[-2].isdigit():
+    for tmp in folder.iterdir():
+        match = _TEMP_NAME.match(tmp.name)
+        if match is None or not ours(match["target"]) or _writer_alive(int(match["pid"])):
             continue
         try:
-            if _writer_alive(int(parts[-2])) or now - tmp.stat().st_mtime < min_age_s:
+            if now - tmp.stat().st_mtime < min_age_s:
                 continue
             tmp.unlink()
         except FileNotFoundError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -54,13 +55,20 @@ def set_aside(path: Path) -> Path:
     return target
 
 
+# the files a compare writes, per folder: only their temporary files are ever cleaned up
+_OUR_FILES = re.compile(r"^(table\.md|table\.csv|accuracy.*\.png|command\.txt|\.compare\.owner)$")
+_OUR_RUN_FILES = re.compile(r"^seed\d+\.(json|pt)$")
+
+
 def remove_stale_temp_files_below(out_dir: Path) -> list[Path]:
     """Our temporary files left by killed processes in <out>, <out>/runs/* and
     <out>/checkpoints/* (the only places we write), removed; returns them."""
     out_dir = Path(out_dir)
-    folders = [out_dir, *sorted((out_dir / "runs").glob("*/")),
-               *sorted((out_dir / "checkpoints").glob("*/"))]
-    return [p for folder in folders for p in remove_stale_temp_files(folder)]
+    removed = remove_stale_temp_files(out_dir, ours=lambda name: bool(_OUR_FILES.match(name)))
+    for folder in [*sorted((out_dir / "runs").glob("*/")),
+                   *sorted((out_dir / "checkpoints").glob("*/"))]:
+        removed += remove_stale_temp_files(folder, ours=lambda n: bool(_OUR_RUN_FILES.match(n)))
+    return removed
 
 
 _WRITE_FAILURES = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT,
