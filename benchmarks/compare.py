@@ -9,6 +9,7 @@ Output layout of one comparison (default folder runs/<benchmark>-p<phases>-<pres
     <out>/runs/<method>/seed<k>.json one record per finished run
     <out>/checkpoints/<method>/seed<k>.pt  latest finished phase of an unfinished run
     <out>/table.md, table.csv, accuracy.png
+    <out>/.compare.lock             held by the running compare (one writer per folder)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -101,9 +103,8 @@ def prepare_out_dir(out: Path) -> Path:
         raise UserError(f"output folder {out} exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{time.time_ns()}"
-        probe.write_text("ok")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=out):  # nameless where the OS allows: nothing to leave
+            pass
     except OSError as exc:
         raise UserError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
     return out

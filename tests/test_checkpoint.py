@@ -10,10 +10,8 @@ import torch
 
 from benchmarks.checkpoint import (CheckpointError, UnsafeCheckpoint, checkpoint_path,
                                    read_checkpoint_meta)
-from benchmarks.config import load_config
 from benchmarks.methods import list_methods
 from benchmarks.runner import RunSpec, run_one
-from benchmarks.streams import StreamSpec, build_stream
 
 PHASES = 1
 
@@ -22,24 +20,13 @@ class Interrupted(Exception):
     pass
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return load_config("smoke")
-
-
-@pytest.fixture(scope="module")
-def bench(cfg):
-    return build_stream(StreamSpec("split-digits", phases=PHASES, download=False,
-                                   train_per_class=cfg.train_per_class,
-                                   test_per_class=cfg.test_per_class))
-
-
 def numbers(rec: dict) -> tuple:
     return (rec["accuracy"], rec["exp_accuracy"], rec["nme_accuracy"], rec["aggregation_weights"])
 
 
 @pytest.mark.parametrize("method", [m.name for m in list_methods()])
-def test_every_method_checkpoints_safely_and_resumes_exactly(method, cfg, bench, tmp_path):
+def test_every_method_checkpoints_safely_and_resumes_exactly(method, smoke_digits, tmp_path):
+    cfg, bench = smoke_digits(PHASES)
     spec = RunSpec(benchmark="split-digits", phases=PHASES, method=method, seed=5, config=cfg)
     straight = run_one(spec, bench, tmp_path / "a", progress=False)
 

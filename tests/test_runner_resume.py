@@ -9,7 +9,6 @@ from benchmarks.config import load_config
 from benchmarks.errors import UserError
 from benchmarks.records import load_record, record_path
 from benchmarks.runner import RunSpec, run_one
-from benchmarks.streams import StreamSpec, build_stream
 
 PHASES = 5
 
@@ -19,15 +18,13 @@ class Interrupted(Exception):
 
 
 @pytest.fixture(scope="module")
-def cfg():
-    return load_config("smoke")
+def cfg(smoke_digits):
+    return smoke_digits(PHASES)[0]
 
 
 @pytest.fixture(scope="module")
-def bench(cfg):
-    return build_stream(StreamSpec("split-digits", phases=PHASES, download=False,
-                                   train_per_class=cfg.train_per_class,
-                                   test_per_class=cfg.test_per_class))
+def bench(smoke_digits):
+    return smoke_digits(PHASES)[1]
 
 
 def spec(cfg, method: str, seed: int = 3) -> RunSpec:
