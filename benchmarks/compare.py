@@ -142,18 +142,18 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     prepare_out_dir(out_dir)
 
     # one writer per folder: a second compare stops here, before the slow imports
-    with OutputFolderLock(out_dir, command=shlex.join(sys.argv)):
-        try:
+    try:
+        with OutputFolderLock(out_dir, command=shlex.join(sys.argv)):
             return _compare_locked(
                 benchmark=benchmark, phases=phases, method_names=method_names,
                 seed_list=seed_list, preset=preset, epochs=epochs, data_root=data_root,
                 out_dir=out_dir, device=device, quiet=quiet, base_classes=base_classes,
                 class_order_seed=class_order_seed, probe=probe, stream_kw=stream_kw,
                 warn=warn, say=say, after_phase=after_phase, started=started)
-        except OSError as exc:  # disk full, folder made read-only meanwhile
-            if not is_write_failure(exc):
-                raise
-            raise user_error_for_os_error(exc, out_dir) from None
+    except OSError as exc:  # disk full, folder made read-only meanwhile: one line
+        if not is_write_failure(exc):
+            raise
+        raise user_error_for_os_error(exc, out_dir) from None
 
 
 def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...],

@@ -189,7 +189,7 @@ def scan_out_dir(out_dir: Path, *, requested: Iterable[tuple[str, int]],
                              f"{settings_difference(saved, settings_for(*run))}")
         elif run in state.finished:
             continue  # a stale checkpoint of a finished run: the runner never uses it
-        elif cpu_threads is not None and meta.get("cpu_threads") != cpu_threads:
+        elif run in requested and cpu_threads is not None and meta.get("cpu_threads") != cpu_threads:
             saved_threads = meta.get("cpu_threads")
             raise UserError(
                 f"{path} was written with {saved_threads} CPU thread(s) and this process has "

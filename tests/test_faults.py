@@ -279,6 +279,31 @@ def test_report_on_a_full_or_read_only_disk_is_one_line_and_changes_nothing(
     assert after == before  # no half-written file, no temp file left
 
 
+def test_compare_on_a_full_disk_is_one_line_and_keeps_the_finished_runs(
+        finished, tmp_path, monkeypatch):
+    import benchmarks.io as io_module
+
+    out = copy_tree(finished, tmp_path / "out")
+    runs_before = {p: p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file()}
+
+    real_fsync = os.fsync
+
+    def full_for_run_files(fd):  # the disk fills up when the new run writes its checkpoint
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if "/checkpoints/" in target or "/runs/" in target:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to tell which file is being written")
+    monkeypatch.setattr(io_module.os, "fsync", full_for_run_files)
+    with pytest.raises(UserError, match="No space left on device") as info:
+        compare(out, seeds="1,3")
+    assert "\n" not in str(info.value)
+    assert {p: p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file()} == runs_before
+    assert not [p for p in out.rglob("*.tmp")]
+
+
 def test_out_of_range_class_order_seed_is_one_line(tmp_path):
     for command in ("describe", "compare"):
         result = CliRunner().invoke(cli, [command, "--benchmark", "split-digits", "--phases", "5",
