@@ -122,6 +122,14 @@ def _show(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
+def thread_count_error(path: Path, saved: Any, now: int) -> UserError:
+    """Refusal to resume a CPU run under another thread count, saying how to go on."""
+    return UserError(f"{path} was written with {saved} CPU thread(s) and this process has {now}: "
+                     "the resumed numbers would match neither; run the same command with "
+                     f"OMP_NUM_THREADS={saved} to resume, or move the checkpoint away to restart "
+                     "that run")
+
+
 # ----------------------------------------------------------------------------- scanning
 
 
@@ -153,8 +161,9 @@ def scan_out_dir(out_dir: Path, *, requested: Iterable[tuple[str, int]],
         state.set_aside.append(target)
         run = _run_of(path, path.suffix)
         redo = run is not None and run in requested
+        consequence = "the run will be redone" if what == "run file" else "the run restarts from phase 0"
         warn(f"warning: {what} {path} is unusable ({reason}); kept as {target.name}"
-             + ("; the run will be redone" if redo and what == "run file" else ""))
+             + (f"; {consequence}" if redo else ""))
         if redo and what == "run file":
             state.redone.append(run)
 
@@ -190,12 +199,7 @@ def scan_out_dir(out_dir: Path, *, requested: Iterable[tuple[str, int]],
         elif run in state.finished:
             continue  # a stale checkpoint of a finished run: the runner never uses it
         elif run in requested and cpu_threads is not None and meta.get("cpu_threads") != cpu_threads:
-            saved_threads = meta.get("cpu_threads")
-            raise UserError(
-                f"{path} was written with {saved_threads} CPU thread(s) and this process has "
-                f"{cpu_threads}: the resumed numbers would match neither; run the same command "
-                f"with OMP_NUM_THREADS={saved_threads} to resume, or move the checkpoint away to "
-                "restart that run")
+            raise thread_count_error(path, meta.get("cpu_threads"), cpu_threads)
 
     if conflicts:
         listed = "; ".join(conflicts[:3]) + (f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else "")

@@ -33,6 +33,7 @@ from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remo
 from .config import RunConfig
 from .errors import UserError
 from .methods import get_method, memory_plan
+from .outdir import set_aside, settings_difference, thread_count_error
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
 
 _EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
@@ -74,20 +75,13 @@ def cpu_threads() -> int:
 
 def check_resumable(meta: dict[str, Any], spec: RunSpec, ckpt: Path) -> None:
     """UserError unless the checkpoint was written by this run with this thread count (CPU)."""
-    from .outdir import settings_difference
-
     if meta.get("run_key") != spec.key():
         saved = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
         raise UserError(f"{ckpt} (unfinished run) was made with other settings: "
                         f"{settings_difference(saved, spec.settings())}; use another --out, or "
                         "the settings it was made with")
-    saved_threads = meta.get("cpu_threads")
-    if spec.device == "cpu" and saved_threads != cpu_threads():
-        raise UserError(
-            f"{ckpt} was written with {saved_threads} CPU thread(s) and this process has "
-            f"{cpu_threads()}: the resumed numbers would match neither; run the same command "
-            f"with OMP_NUM_THREADS={saved_threads} to resume, or move the checkpoint away to "
-            "restart that run")
+    if spec.device == "cpu" and meta.get("cpu_threads") != cpu_threads():
+        raise thread_count_error(ckpt, meta.get("cpu_threads"), cpu_threads())
 
 
 # ----------------------------------------------------------------------------- environment
@@ -226,8 +220,6 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
         try:
             meta, extra = load_checkpoint(ckpt, strategy, shared=shared, transient=transient)
         except CheckpointError as exc:
-            from .outdir import set_aside
-
             kept = set_aside(ckpt)
             notify(f"warning: checkpoint {ckpt} is unusable ({exc}); kept as {kept.name}, "
                    "the run restarts from phase 0")
