@@ -133,6 +133,8 @@ _load_context = threading.local()
 
 def _resolve_reference(kind: str, index: int) -> Any:
     """Called by the unpickler for every object saved as a reference."""
+    if kind not in ("shared", "transient"):
+        raise CheckpointError(f"checkpoint refers to an unknown kind of object {kind!r}")
     if getattr(_load_context, "placeholders", False):
         return None  # reading the metadata only: the referenced objects are not needed
     table = getattr(_load_context, kind, None)
