@@ -64,3 +64,9 @@ def test_foreign_class_is_refused_by_the_safe_loader(tmp_path):
     torch.save({"format": 2, "meta": {"x": pickle.PickleBuffer}}, path)
     with pytest.raises(UnsafeCheckpoint, match="PickleBuffer"):
         read_checkpoint_meta(path)
+
+
+def test_a_reference_can_only_name_the_two_tables():
+    from benchmarks.checkpoint import _resolve_reference
+    with pytest.raises(CheckpointError, match="unknown kind"):
+        _resolve_reference("__dict__", 0)
