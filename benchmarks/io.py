@@ -92,7 +92,8 @@ def leftover_temp_files(path: str | Path) -> list[Path]:
     return sorted(path.parent.glob(f"{temp_prefix(path)}*{TEMP_SUFFIX}"))
 
 
-def _writer_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (a killed writer's does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -118,7 +119,7 @@ def remove_stale_temp_files(folder: str | Path, *, ours: Callable[[str], bool] =
     now = time.time()
     for tmp in folder.iterdir():
         match = _TEMP_NAME.match(tmp.name)
-        if match is None or not ours(match["target"]) or _writer_alive(int(match["pid"])):
+        if match is None or not ours(match["target"]) or process_alive(int(match["pid"])):
             continue
         try:
             if now - tmp.stat().st_mtime < min_age_s:

@@ -21,7 +21,7 @@ from types import TracebackType
 from filelock import FileLock, Timeout
 
 from .errors import UserError
-from .io import atomic_write_json
+from .io import atomic_write_json, process_alive
 
 LOCK_NAME = ".compare.lock"
 OWNER_NAME = ".compare.owner"
@@ -36,9 +36,15 @@ def describe_holder(out_dir: Path) -> str:
     try:
         owner = json.loads((Path(out_dir) / OWNER_NAME).read_text(encoding="utf-8"))
         since = time.strftime("%H:%M:%S UTC", time.gmtime(float(owner["started"])))
-        text = f"pid {int(owner['pid'])} on {owner['host']}, since {since}"
+        pid, host = int(owner["pid"]), str(owner["host"])
+        text = f"pid {pid} on {host}, since {since}"
         command = str(owner.get("command") or "")
-        return text + (f": {command}" if command else "")
+        text += f": {command}" if command else ""
+        if host == socket.gethostname() and not process_alive(pid):
+            # only possible where the file system has no OS locks (filelock's soft fallback)
+            text += (f"; that process is gone, so if no compare runs here, delete "
+                     f"{Path(out_dir) / LOCK_NAME}")
+        return text
     except (OSError, ValueError, KeyError, TypeError):
         return "another process (holder unknown)"
 

@@ -10,6 +10,7 @@ import math
 import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -505,3 +506,13 @@ def test_input_size_is_the_most_common_size_not_the_first_image(tmp_path):
                "sizes are resized" in n for n in bench.notes)
     override = _build(root, image_size=16)
     assert override.input_shape == (3, 16, 16)
+
+
+def test_a_lock_left_by_a_dead_process_says_how_to_clear_it(tmp_path):
+    from benchmarks.lock import OWNER_NAME, describe_holder
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+    (tmp_path / OWNER_NAME).write_text(json.dumps(
+        {"pid": dead, "host": socket.gethostname(), "started": time.time(), "command": "x"}))
+    assert "that process is gone" in describe_holder(tmp_path)
+    assert ".compare.lock" in describe_holder(tmp_path)
