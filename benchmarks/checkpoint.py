@@ -35,6 +35,7 @@ import pickle
 import random
 import threading
 import types
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -276,7 +277,8 @@ def _safe_load(path: Path, *, shared: list[Any] | None, transient: list[Any] | N
     _load_context.shared = shared
     _load_context.transient = transient
     try:
-        with torch.serialization.safe_globals(list(allowed_globals())):
+        with torch.serialization.safe_globals(list(allowed_globals())), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "protocol 4" for a foreign file: refused anyway
             return torch.load(Path(path), weights_only=True, mmap=mmap,
                               map_location="cpu" if mmap else None)
     except CheckpointError:
@@ -291,17 +293,16 @@ def _safe_load(path: Path, *, shared: list[Any] | None, transient: list[Any] | N
         _load_context.transient = None
 
 
-_TORCH_ADVICE = ("Weights only load failed", "(1)", "(2)", "Check the documentation")
+_TORCH_ADVICE = ("Weights only load failed", "(1)", "(2)", "Check the documentation",
+                 "Please file an issue")
 
 
 def _first_line(exc: BaseException) -> str:
     """The informative line of an exception (torch's weights-only errors bury it in advice)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    marker = "WeightsUnpickler error:"
-    informative = ([line.split(marker, 1)[1].strip() for line in lines if marker in line]
-                   or [line for line in lines if not line.startswith(_TORCH_ADVICE)]
-                   or lines or [type(exc).__name__])
-    return informative[0].split(". ")[0][:300]  # its first sentence
+    text = str(exc).split("WeightsUnpickler error:", 1)[-1]
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.strip().startswith(_TORCH_ADVICE)]
+    return (lines[0] if lines else type(exc).__name__).split(". ")[0][:300]  # first sentence
 
 
 def save_checkpoint(path: Path, strategy: Any, meta: dict[str, Any], extra: dict[str, Any], *,

@@ -70,3 +70,10 @@ def test_a_reference_can_only_name_the_two_tables():
     from benchmarks.checkpoint import _resolve_reference
     with pytest.raises(CheckpointError, match="unknown kind"):
         _resolve_reference("__dict__", 0)
+
+
+def test_checkpoint_of_the_old_full_pickle_format_is_refused(tmp_path):
+    path = tmp_path / "seed1.pt"
+    torch.save({"format": 1, "strategy_state": {"x": torch.zeros(2)}}, path, pickle_protocol=4)
+    with pytest.raises(UnsafeCheckpoint, match="refused by the safe loader: Unsupported operand"):
+        read_checkpoint_meta(path)
