@@ -77,3 +77,23 @@ def test_checkpoint_of_the_old_full_pickle_format_is_refused(tmp_path):
     torch.save({"format": 1, "strategy_state": {"x": torch.zeros(2)}}, path, pickle_protocol=4)
     with pytest.raises(UnsafeCheckpoint, match="refused by the safe loader: Unsupported operand"):
         read_checkpoint_meta(path)
+
+
+def test_state_the_safe_loader_would_refuse_is_reported_when_saving(smoke_digits, tmp_path,
+                                                                    monkeypatch):
+    import benchmarks.checkpoint as checkpoint_module
+
+    cfg, bench = smoke_digits(PHASES)
+    without_sgd = tuple(n for n in checkpoint_module.ALLOWED_GLOBALS if n != "torch.optim.sgd.SGD")
+    monkeypatch.setattr(checkpoint_module, "ALLOWED_GLOBALS", without_sgd)
+    checkpoint_module.allowed_globals.cache_clear()
+    try:
+        spec = RunSpec(benchmark="split-digits", phases=PHASES, method="naive", seed=5, config=cfg)
+        warnings: list[str] = []
+        run_one(spec, bench, tmp_path, progress=False, notify=warnings.append)
+    finally:
+        monkeypatch.undo()
+        checkpoint_module.allowed_globals.cache_clear()
+    assert len(warnings) == 1 and "cannot checkpoint naive" in warnings[0]
+    assert "GLOBAL torch.optim.sgd.SGD" in warnings[0]
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").rglob("*"))
