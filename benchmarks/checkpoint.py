@@ -64,7 +64,8 @@ ALLOWED_GLOBALS: tuple[str, ...] = (
     "torch.nn.modules.flatten.Flatten", "torch.nn.modules.linear.Linear",
     "torch.nn.modules.loss.BCELoss", "torch.nn.modules.loss.CrossEntropyLoss",
     "torch.nn.modules.pooling.AdaptiveAvgPool2d", "torch.optim.sgd.SGD",
-    "torch.optim.lr_scheduler.MultiStepLR", "torch.amp.grad_scaler.GradScaler",
+    "torch.optim.lr_scheduler.MultiStepLR", "torch.optim.lr_scheduler.CosineAnnealingLR",
+    "torch.amp.grad_scaler.GradScaler",
     "torch.amp.grad_scaler.OptState", "torch.amp.grad_scaler._refresh_per_optimizer_state",
     "torch.utils.data._utils.collate.default_collate",
     # our library and harness

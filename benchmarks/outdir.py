@@ -104,7 +104,8 @@ def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def settings_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
     """'epochs 1 (saved) vs 2 (now), lr ...' over the keys whose values differ."""
-    old, new = _flatten(saved), _flatten(wanted)
+    # as JSON sees them: a record's lists against the tuples of the live settings
+    old, new = (_flatten(json.loads(json.dumps(d, default=str))) for d in (saved, wanted))
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k, "-") != new.get(k, "-")]
     keys = [k.removeprefix("config.") for k in keys]
     if not keys:

@@ -147,7 +147,10 @@ def load_record(path: Path) -> dict[str, Any]:
 
 
 def settings_from_record(rec: dict[str, Any]) -> dict[str, Any]:
-    """The settings dict of the run (the same shape as runner.RunSpec.settings())."""
+    """The settings dict of the run (runner.RunSpec.settings(), stored in the record; rebuilt
+    from its fields for a record made before it was stored)."""
+    if isinstance(rec.get("settings"), dict):
+        return rec["settings"]
     stream = rec.get("stream") or {}
     return {"benchmark": rec["benchmark"], "phases": rec["phases"], "method": rec["method"],
             "seed": rec["seed"], "device": rec["device"],
@@ -164,6 +167,17 @@ def record_path(out_dir: Path, method: str, seed: int) -> Path:
 def find_record_files(out_dir: Path) -> list[Path]:
     """Every run file under <out>/runs, sorted."""
     return sorted((Path(out_dir) / "runs").glob("*/seed*.json"))
+
+
+def usable_records(out_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """The valid run records under <out>/runs and (path, reason) of every unusable file."""
+    records, problems = [], []
+    for path in find_record_files(out_dir):
+        try:
+            records.append(load_record(path))
+        except RecordError as exc:
+            problems.append((path, str(exc)))
+    return records, problems
 
 
 def average_forgetting(exp_accuracy: list[list[float]]) -> float | None:

@@ -55,11 +55,15 @@ class RunSpec:
     class_order_seed: int = 1993
 
     def settings(self) -> dict[str, Any]:
-        """Everything that determines the run's numbers, as plain data (records.settings_from_record
-        rebuilds the same dict from a record, to name what differs)."""
+        """Everything that determines the run's numbers, as plain data: what the run key
+        hashes, stored in records and checkpoints to name what differs. Only the settings that
+        reach this method count (see RunConfig.key_settings)."""
+        info = get_method(self.method)
+        config = self.config.key_settings(method=self.method, family=info.family,
+                                          uses_memory=info.memory != "none")
         return {"benchmark": self.benchmark, "phases": self.phases, "method": self.method,
                 "seed": self.seed, "device": self.device, "base_classes": self.base_classes,
-                "class_order_seed": self.class_order_seed, "config": self.config.to_dict(),
+                "class_order_seed": self.class_order_seed, "config": config,
                 "schema": SCHEMA_VERSION}
 
     def key(self) -> str:
@@ -335,6 +339,7 @@ def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: st
         "cuda_max_allocated_mb": (torch.cuda.max_memory_allocated() / 2**20
                                   if spec.device == "cuda" else None),
         "device": spec.device,
+        "settings": spec.settings(),
         "cpu_threads": cpu_threads(),
         "versions": package_versions(),
         "git_commit": git_commit(),

@@ -24,8 +24,8 @@ from torch.utils.data import Dataset
 from benchmarks.errors import UserError
 
 from .common import TensorImages, per_class_subset, small_image_transforms
-from .registry import (DATA_ROOT_ENV, SMALL_IMAGE_MAX, LoadedData, StreamSpec, register_stream,
-                       resolve_data_root)
+from .registry import (DATA_ROOT_ENV, SMALL_IMAGE_MAX, LoadedData, StreamSizes, StreamSpec,
+                       backbone_for_side, register_stream, resolve_data_root)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -205,6 +205,7 @@ class ImageFiles(Dataset):
     "any class-per-folder image tree with train/ and val/ or test/ (e.g. ImageNet-Subset); "
     "--data-root is the tree",
     lambda spec: folder_classes(resolve_data_root(spec)),
+    sizes=lambda spec: _folder_sizes(spec),
 )
 def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
     from torchvision.transforms import v2
@@ -257,3 +258,26 @@ def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
                          v2.CenterCrop(size)] + normalize)
     train, test = (ImageFiles(p, y) for p, y in splits)
     return LoadedData(train, test, train_t, eval_t, (3, size, size), tuple(notes), tuple(skipped))
+
+
+def _folder_sizes(spec: StreamSpec) -> StreamSizes:
+    """Files per training class and the backbone, by the same size rule as the loader but from
+    the image headers only (nothing decoded; unreadable files are the loader's to report)."""
+    from PIL import Image
+
+    root = resolve_data_root(spec)
+    classes = folder_classes(root)
+    paths, labels = folder_files(_folder_split_dirs(root)[0], classes)
+    side = spec.image_size
+    if not side:
+        sizes = []
+        for i in per_class_subset(labels, spec.train_per_class, spec.class_order_seed):
+            try:
+                with Image.open(paths[i]) as image:
+                    sizes.append(image.size)
+            except (OSError, ValueError, SyntaxError):
+                continue
+        if not sizes:
+            raise UserError(f"split-folder found no readable image under {root} ({_FOLDER_LAYOUT})")
+        side, _ = input_size_rule(sizes)
+    return StreamSizes(np.bincount(labels, minlength=len(classes)).tolist(), backbone_for_side(side))
