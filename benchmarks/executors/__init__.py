@@ -44,6 +44,8 @@ class Outcome:
 
 
 class Executor(Protocol):
+    name: str  # "local" or "ray"
+
     def start(self, device: str) -> str: ...
 
     def run(self, cells: Sequence[Cell], job: Job) -> Outcome: ...
