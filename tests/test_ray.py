@@ -120,7 +120,8 @@ def test_gpus_per_run_on_a_cluster_without_gpus_is_refused_at_once(local_ray, tm
                              "GPU(s) (GPUs per node: 0); use --gpus-per-run 0 to train on CPUs\n")
     # guards against the silent wait: Ray itself would queue an infeasible task for ever
     assert took < 60, f"refusal took {took:.0f} s"
-    assert not (tmp_path / "o").exists()
+    # refused before the stream is built or anything is trained or recorded
+    assert not (tmp_path / "o" / "runs").exists() and not (tmp_path / "o" / "command.txt").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -35,6 +35,7 @@ from . import Job, Outcome
 from .cell import Cell, run_cell
 
 POLL_S = 0.5  # how often the driver looks at finished tasks and progress events
+CPUS_PER_CELL = 1  # Ray's count and the cell's torch threads (CPU numbers depend on the latter)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ class _Progress:
 def _train_cell(index: int, cell: Cell, out_dir: Path, command: str, progress: Any,
                 after_phase: Callable[[Any, int], None] | None) -> dict[str, Any]:
     """Body of the Ray task: run the cell, report its progress, return the record unwritten."""
+    import torch
+
+    # whatever OMP_NUM_THREADS the worker inherited: every attempt of a cell, here or on
+    # another node, computes with the same thread count, so a resumed cell gives the same numbers
+    torch.set_num_threads(CPUS_PER_CELL)
     pid, node = os.getpid(), ray.util.get_node_ip_address()
 
     def post(kind: str, **fields: Any) -> None:
@@ -179,7 +185,7 @@ class RayExecutor:
         shipped = [_portable(cell) for cell in cells]
         progress = ray.remote(_Progress).options(num_cpus=0).remote()
         task = ray.remote(_train_cell).options(
-            num_cpus=1, num_gpus=self._gpus, max_retries=self.options.retries,
+            num_cpus=CPUS_PER_CELL, num_gpus=self._gpus, max_retries=self.options.retries,
             retry_exceptions=False)
         board = _Board(cells, job, self.options.retries)
         waiting = list(range(len(cells)))
