@@ -1,12 +1,47 @@
-"""Feature extraction shared by herding, imprinting, NME and the distillation losses."""
+"""Feature extraction shared by herding, imprinting, NME and the distillation losses.
+
+Accepts both shapes of model the contract allows (contract.py): ``.features(x)`` (ours) or a
+``.feature_extractor`` module (Avalanche's), each with a ``.classifier`` that reads the feature.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+
+from .contract import ModelContractError, feature_members_missing
+
+
+def feature_fn(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    """The function x -> feature of ``model``: its ``features`` method, else its
+    ``feature_extractor`` module (Avalanche style)."""
+    features = getattr(model, "features", None)
+    if callable(features):
+        return features
+    extractor = getattr(model, "feature_extractor", None)
+    if extractor is not None:
+        return extractor
+    raise ModelContractError(
+        f"{type(model).__name__} exposes no feature; lacks: "
+        f"{', '.join(feature_members_missing(model))}"
+    )
+
+
+def classifier_num_classes(classifier: nn.Module) -> int:
+    """How many classes a classifier scores now: ``num_classes`` (ours), ``out_features``
+    (nn.Linear) or its inner ``classifier.out_features`` (Avalanche's IncrementalClassifier)."""
+    for holder in (classifier, getattr(classifier, "classifier", None)):
+        for name in ("num_classes", "out_features"):
+            value = getattr(holder, name, None)
+            if isinstance(value, int):
+                return value
+    raise ModelContractError(
+        f"cannot tell how many classes {type(classifier).__name__} has: give it a num_classes "
+        "or out_features attribute"
+    )
 
 
 @torch.no_grad()
@@ -24,6 +59,7 @@ def extract_features(
     With ``with_flip`` also returns, stacked behind, the features of each image mirrored along
     its width axis (a real horizontal flip of NCHW input).
     """
+    features_of = feature_fn(model)
     was_training = model.training
     model.eval()
     feats: list[Tensor] = []
@@ -33,9 +69,9 @@ def extract_features(
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
         for batch in loader:
             x = batch[0].to(device, non_blocking=True)
-            feats.append(model.features(x).float().cpu())
+            feats.append(features_of(x).float().cpu())
             if with_flip:
-                flipped.append(model.features(torch.flip(x, dims=[-1])).float().cpu())
+                flipped.append(features_of(torch.flip(x, dims=[-1])).float().cpu())
             labels.append(torch.as_tensor(batch[1]).cpu())
     finally:
         model.train(was_training)
@@ -70,4 +106,4 @@ class ClassifierInputCapture:
         self.features = args[0]
 
 
-__all__ = ["ClassifierInputCapture", "extract_features"]
+__all__ = ["ClassifierInputCapture", "classifier_num_classes", "extract_features", "feature_fn"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from avalanche.evaluation.metrics.accuracy import AccuracyPluginMetric
 
+from .contract import require_feature_model
 from .features import ClassifierInputCapture
 from .plugins.herding import HerdingMemoryPlugin
 
@@ -37,6 +38,7 @@ class _NMEAccuracy(AccuracyPluginMetric):
         if self._memory is None:
             raise RuntimeError("NME accuracy needs the strategy's HerdingMemoryPlugin: pass it as "
                                "nme_accuracy_metrics(memory=...) or add exactly one to the plugins")
+        require_feature_model(strategy.model, "NME accuracy")
         self._capture.attach(strategy.model)
         return super().before_eval(strategy)
 

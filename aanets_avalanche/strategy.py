@@ -10,8 +10,9 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch import nn
 
+from .contract import AANetsModel, require_aanets_model
 from .features import extract_features
-from .models import BRANCH_MODES, AggregatedBackbone, CosineIncrementalNet
+from .models import BRANCH_MODES, AggregatedBackbone
 from .plugins import (
     AggregationUpdatePlugin,
     HerdingMemoryPlugin,
@@ -54,7 +55,7 @@ class AANetsStrategy(SupervisedTemplate):
     def __init__(
         self,
         *,
-        model: CosineIncrementalNet,
+        model: AANetsModel,
         flavour: str = "lucir",
         branch_mode: str = "aanets",
         lr: float = 0.1,
@@ -83,12 +84,11 @@ class AANetsStrategy(SupervisedTemplate):
         num_workers: int = 0,
         use_amp: bool = False,
     ) -> None:
-        if not isinstance(model, CosineIncrementalNet):
-            raise TypeError("AANetsStrategy needs a CosineIncrementalNet (backbone + cosine classifier)")
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
         if branch_mode not in BRANCH_MODES:
             raise ValueError(f"branch_mode must be one of {BRANCH_MODES}, got {branch_mode!r}")
+        require_aanets_model(model, "AANetsStrategy", levelled=branch_mode != "single")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.flavour = flavour
