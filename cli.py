@@ -6,7 +6,15 @@ Add a command with ``@cli.command()``; a ``UserError`` raised anywhere below bec
 
 from __future__ import annotations
 
+import warnings
+
 import click
+
+# Import noise from Avalanche's dependencies, silenced before anything imports them: qpsolvers
+# warns that no QP solver is installed (only GEM-style strategies need one, none here), jaxopt
+# that it is no longer maintained. Neither is actionable for a user of this harness.
+warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
+warnings.filterwarnings("ignore", message="JAXopt is no longer maintained", category=DeprecationWarning)
 
 from benchmarks.errors import UserError
 from benchmarks.streams import StreamLayout, StreamSpec, describe_stream
@@ -110,8 +118,11 @@ def list_command() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option("--log", "log", multiple=True, type=click.Choice(["tensorboard", "csv", "wandb"]),
+              help="Also log loss, lr, a_k and accuracies per phase with Avalanche's loggers, to "
+                   "<out>/logs/<method>/seed<k>/ (repeatable).")
 def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            epochs, out, device, quiet) -> None:
+            epochs, out, device, quiet, log) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase."""
     from benchmarks.compare import run_compare
@@ -119,7 +130,7 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
     run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds, preset=preset,
                 epochs=epochs, data_root=data_root, out=out, device=device, quiet=quiet,
                 base_classes=base_classes, class_order_seed=class_order_seed,
-                echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+                echo=click.echo, warn=lambda msg: click.echo(msg, err=True), log=log)
 
 
 @cli.command()

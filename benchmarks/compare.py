@@ -116,8 +116,12 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
-                after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
-    """Train every missing (method, seed) run, then rebuild the report. See module docstring."""
+                after_phase: Callable[[Any, int], None] | None = None,
+                log: Sequence[str] = ()) -> CompareResult:
+    """Train every missing (method, seed) run, then rebuild the report. See module docstring.
+    ``log``: Avalanche loggers for every run (tensorboard, csv, wandb; see run_logging.py)."""
+    from .progress import progress_mode
+    from .run_logging import parse_log_kinds
     from .runner import RunSpec, resolve_device, run_one  # avalanche import: only when running
     from .streams import StreamSpec, build_stream, describe_stream
 
@@ -128,6 +132,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     # 1. cheap validation, nothing written yet
     method_names = parse_methods(",".join(methods) if isinstance(methods, (list, tuple)) else methods)
     seed_list = parse_seeds(seeds)
+    log_kinds = parse_log_kinds(log)
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     probe = load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
@@ -196,7 +201,8 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
         say(f"preset {preset} is a REDUCED setting: results are not comparable to the paper")
     trained = []
     runs_bar = None
-    if not quiet and todo:
+    mode = progress_mode(quiet)
+    if mode == "bars" and todo:
         from tqdm.auto import tqdm
         runs_bar = tqdm(total=len(todo), desc="runs", position=0, dynamic_ncols=True)
     try:
@@ -210,11 +216,14 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                     shown(message, category, filename, lineno, file, line)
 
             warnings.showwarning = show
-            for method, seed in todo:
+            for number, (method, seed) in enumerate(todo, start=1):
                 if runs_bar is not None:
                     runs_bar.set_postfix_str(f"{method} seed {seed}")
+                elif mode == "lines":
+                    echo(f"run {number}/{len(todo)}: {method} seed {seed}")
                 run_one(spec_for(method, seed), bench, out_dir, command=command,
-                        progress=not quiet, notify=warn, after_phase=after_phase)
+                        progress=mode, notify=warn, after_phase=after_phase, echo=echo,
+                        log=log_kinds)
                 trained.append((method, seed))
                 if runs_bar is not None:
                     runs_bar.update(1)
