@@ -101,7 +101,13 @@ def list_command() -> None:
         click.echo(f"{section}:")
         width = max((len(name) for name, _ in rows), default=0)
         for name, text in rows:
-            click.echo(f"  {name.ljust(width)}  {text}")
+            first, *more = text.splitlines()
+            click.echo(f"  {name.ljust(width)}  {first}")
+            for line in more:  # e.g. a baseline's difference from its reference configuration
+                click.echo(f"  {' ' * width}    {line}")
+        if section == "methods":
+            click.echo("  (config: how a baseline is set up compared with Avalanche's reproducibility "
+                       "configs, ContinualAI/continual-learning-baselines = CLB)")
 
 
 @cli.command()

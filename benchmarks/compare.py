@@ -240,9 +240,11 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:
-    """Benchmarks, methods (defaults marked) and presets with one-line descriptions."""
+    """Benchmarks, methods (defaults marked) and presets with one-line descriptions; a method's
+    difference from its reference configuration follows on a second line."""
     from .methods import DEFAULT_METHODS
     from .streams import list_streams
-    methods = [(m.name, m.description + ("" if m.name in DEFAULT_METHODS else "  [not in the default list]"))
+    methods = [(m.name, m.description + ("" if m.name in DEFAULT_METHODS else "  [not in the default list]")
+                + (f"\nconfig: {m.reference}" if m.reference else ""))
                for m in list_methods()]
     return {"benchmarks": list(list_streams()), "methods": methods, "presets": list_presets()}

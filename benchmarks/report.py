@@ -47,7 +47,8 @@ def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = 
             problems.append(f"{path}: {exc}")
             warn(f"warning: skipping unusable run file {path} ({exc}); re-run compare to redo it")
     order = list(method_order) if method_order else [m.name for m in list_methods()]
-    markdown = tables.render_markdown(records, order)
+    notes = {m.name: m.reference for m in list_methods() if m.reference}
+    markdown = tables.render_markdown(records, order, notes)
     table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
     atomic_write_text(table_md, markdown)
     atomic_write_text(table_csv, tables.render_csv(records, order) if records else "")
