@@ -125,8 +125,8 @@ def settings_line(cfg: Mapping[str, Any]) -> str:
                  else f"{cfg['memory_total']} exemplars in all")
     if "train_per_class" in cfg:
         train, test = cfg.get("train_per_class"), cfg.get("test_per_class")
-        parts.append(f"images per class: {'all' if train is None else train} train / "
-                     f"{'all' if test is None else test} test")
+        parts.append(f"images per class: {'all' if train is None else f'at most {train}'} train / "
+                     f"{'all' if test is None else f'at most {test}'} test")
     if cfg.get("image_size") is not None:
         parts.append(f"images resized to {cfg['image_size']} px")
     return "Settings: " + ", ".join(parts) + "."

@@ -126,3 +126,21 @@ def test_herding_icarl_kd_and_nme_work_on_an_avalanche_style_model():
     assert memory.seen_classes == list(range(6)) and len(memory) == 6 * 3
     nme = results["Top1_NME_Acc_Stream/eval_phase/test_stream/Task000"]
     assert 0.5 < nme <= 1.0  # separable synthetic classes; chance is 1/6
+
+
+def test_model_contract_doc_examples_build_working_backbones():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "model-contract.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    small, resnet = {}, {}
+    exec(blocks[0], small)  # noqa: S102 - our own docs
+    exec(blocks[1], resnet)  # noqa: S102
+    AANetsStrategy(model=small["model"], evaluator=None, device="cpu")  # meets the contract
+    assert small["model"](torch.randn(2, 1, 28, 28)).shape == (2, 0)  # no class yet
+    backbone = resnet["backbone"]
+    x = torch.randn(2, 3, 64, 64)
+    assert backbone(x).shape == (2, 512)
+    AANetsStrategy(model=CosineIncrementalNet(backbone), evaluator=None, device="cpu")

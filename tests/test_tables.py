@@ -91,7 +91,7 @@ def test_number_columns_are_right_aligned_and_settings_complete():
     assert separator.split("|")[1:-1][0].startswith(":") and not separator.split("|")[1].endswith(":")
     assert all(cell.endswith(":") and not cell.startswith(":") for cell in separator.split("|")[2:-1])
     assert ("Settings: 4 epochs/phase, lr 0.1 (x0.1 at epochs 2, 3), momentum 0.9, weight decay "
-            "0.0005, batch 64, 20 exemplars/class, images per class: 200 train / all test.") in md
+            "0.0005, batch 64, 20 exemplars/class, images per class: at most 200 train / all test.") in md
     assert "Ran on cuda (2 CPU threads), torch 2.14.1, Avalanche 0.6.0, code at commit aaaaaaa." in md
     assert "- `naive`: no hyperparameters of its own" in md.split(separator)[1]  # under the table
 
