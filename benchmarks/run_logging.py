@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -127,11 +128,29 @@ def make_loggers(kinds: Sequence[str], folder: Path, *, run_name: str,
             from avalanche.logging import TensorboardLogger
             loggers.append(TensorboardLogger(tb_log_dir=str(folder / "tensorboard")))
         elif kind == "wandb":
-            from avalanche.logging import WandBLogger
             folder.mkdir(parents=True, exist_ok=True)
-            loggers.append(WandBLogger(project_name="aanets-avalanche", run_name=run_name,
-                                       save_code=False, config=config, dir=str(folder)))
+            loggers.append(_scalar_wandb_logger()(
+                project_name="aanets-avalanche", run_name=run_name, save_code=False,
+                config=config, dir=str(folder), params={"id": uuid.uuid4().hex[:12]}))
     return loggers
+
+
+def _scalar_wandb_logger() -> type:
+    """Avalanche's WandBLogger, for scalar metrics, working with current wandb releases.
+
+    Avalanche 0.6.0's logger calls ``wandb.util.generate_id`` (we pass an explicit run id
+    instead) and checks every value against ``wandb.viz.CustomChart``, which wandb no longer
+    has; every metric we log is a number, so numbers go straight to ``wandb.log``.
+    """
+    from avalanche.logging import WandBLogger
+
+    class ScalarWandBLogger(WandBLogger):
+        def log_single_metric(self, name, value, x_plot):
+            self.step = x_plot
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.wandb.log({name: value}, step=x_plot)
+
+    return ScalarWandBLogger
 
 
 def close_loggers(loggers: Sequence[BaseLogger]) -> None:
