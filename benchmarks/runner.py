@@ -312,6 +312,7 @@ def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: st
         "cuda_max_allocated_mb": (torch.cuda.max_memory_allocated() / 2**20
                                   if spec.device == "cuda" else None),
         "device": spec.device,
+        "cpu_threads": torch.get_num_threads(),  # with the device: the "Ran on" line of tables
         "versions": package_versions(),
         "git_commit": git_commit(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

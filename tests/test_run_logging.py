@@ -97,3 +97,13 @@ def test_wandb_logger_runs_offline_with_this_wandb(tmp_path, monkeypatch):
     finally:
         run_logging.close_loggers([logger])
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_record_says_device_and_threads_and_the_table_shows_them(logged):
+    import torch
+
+    out, _, _ = logged
+    record = load_record(out / "runs/aanets-lucir/seed1993.json")
+    assert record["device"] == "cpu" and record["cpu_threads"] == torch.get_num_threads()
+    threads = record["cpu_threads"]
+    assert f"Ran on cpu ({threads} CPU thread{'' if threads == 1 else 's'})" in (out / "table.md").read_text()
