@@ -107,3 +107,25 @@ def test_record_says_device_and_threads_and_the_table_shows_them(logged):
     assert record["device"] == "cpu" and record["cpu_threads"] == torch.get_num_threads()
     threads = record["cpu_threads"]
     assert f"Ran on cpu ({threads} CPU thread{'' if threads == 1 else 's'})" in (out / "table.md").read_text()
+
+
+def test_epoch_bar_shows_the_epochs_mean_loss_and_lr():
+    import pickle
+    from types import SimpleNamespace
+
+    import torch
+
+    from benchmarks.progress import EpochProgress
+
+    strategy = SimpleNamespace(train_epochs=2, optimizer=SimpleNamespace(param_groups=[{"lr": 0.01}]))
+    epochs = EpochProgress(enabled=True)
+    epochs.before_training_exp(strategy)
+    epochs.before_training_epoch(strategy)
+    for loss in (0.25, 0.75):
+        strategy.loss = torch.tensor(loss, requires_grad=True) * 1.0
+        epochs.after_training_iteration(strategy)
+    epochs.after_training_epoch(strategy)
+    assert epochs.last_loss == pytest.approx(0.5) and epochs.last_lr == 0.01
+    assert "loss=0.5000" in epochs.bar.postfix and "lr=0.01" in epochs.bar.postfix
+    assert pickle.loads(pickle.dumps(epochs)).bar is None  # a checkpoint never holds the bar
+    epochs.after_training_exp(strategy)
