@@ -21,7 +21,9 @@ from benchmarks.streams import StreamLayout, StreamSpec, describe_stream
 
 
 class _Cli(click.Group):
-    """Group that turns a UserError from any command into one line and exit code 2."""
+    """Group that turns a UserError from any command into one line and exit code 2, and Ctrl-C
+    into one line and exit code 130 (the shell's code for SIGINT); every file is written
+    atomically and every phase checkpointed, so running the same command again resumes."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -29,6 +31,9 @@ class _Cli(click.Group):
         except UserError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command to resume", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Cli)
@@ -141,8 +146,11 @@ def list_command() -> None:
 @click.option("--log", "log", multiple=True, type=click.Choice(["tensorboard", "csv", "wandb"]),
               help="Also log loss, lr, a_k and accuracies per phase with Avalanche's loggers, to "
                    "<out>/logs/<method>/seed<k>/ (repeatable).")
+@click.option("--skip-bad-images", is_flag=True,
+              help="split-folder: train without unreadable images (counted in each run record) "
+                   "instead of stopping.")
 def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            sets, epochs, out, device, quiet, dry_run, log) -> None:
+            sets, epochs, out, device, quiet, dry_run, skip_bad_images, log) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase. Several phase counts (--phases 5,10,25) run
     one protocol folder each plus a combined table."""
@@ -152,8 +160,8 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
                           seeds=seeds, preset=preset, sets=sets, epochs=epochs,
                           data_root=data_root, out=out, device=device, quiet=quiet,
                           dry_run=dry_run, base_classes=base_classes,
-                          class_order_seed=class_order_seed, echo=click.echo,
-                          warn=lambda msg: click.echo(msg, err=True), log=log)
+                          class_order_seed=class_order_seed, skip_bad_images=skip_bad_images,
+                          echo=click.echo, warn=lambda msg: click.echo(msg, err=True), log=log)
 
 
 @cli.command()

@@ -40,6 +40,7 @@ class StreamSpec:
     normalisation statistics (None = the data source's own, e.g. ImageNet's for split-folder).
     class_order: the class order as original class ids (None = drawn with class_order_seed).
     download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
+    skip_bad_images: split-folder only: leave unreadable images out (counted) instead of stopping.
     """
 
     name: str
@@ -54,6 +55,7 @@ class StreamSpec:
     std: tuple[float, ...] | None = None
     class_order: tuple[int, ...] | None = None
     download: bool = True
+    skip_bad_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class BuiltBenchmark:
     input_shape: tuple[int, int, int]  # (C, H, W) as fed to the model
     backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"
     class_names: list[str] | None
+    notes: tuple[str, ...] = ()  # what the loader decided for the user (input size, resizing)
+    skipped_images: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-images)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class LoadedData:
     train_transform: Callable
     eval_transform: Callable
     input_shape: tuple[int, int, int]
+    notes: tuple[str, ...] = ()
+    skipped_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,8 +194,15 @@ def _phase_classes(spec: StreamSpec, num_classes: int) -> list[list[int]]:
     return phases
 
 
+MAX_CLASS_ORDER_SEED = 2**32 - 1  # NumPy's RandomState accepts 0 .. 2**32 - 1
+
+
 def describe_stream(spec: StreamSpec) -> StreamLayout:
     """Class order and per-phase classes without loading images (split-folder lists folders)."""
+    if (isinstance(spec.class_order_seed, bool) or not isinstance(spec.class_order_seed, int)
+            or not 0 <= spec.class_order_seed <= MAX_CLASS_ORDER_SEED):
+        raise UserError(f"--class-order-seed must be an integer in 0..{MAX_CLASS_ORDER_SEED}, "
+                        f"got {spec.class_order_seed}")
     definition = _stream_def(spec.name)
     names = definition.class_names(spec)
     phases = _phase_classes(spec, len(names))
@@ -242,4 +255,6 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         input_shape=loaded.input_shape,
         backbone=backbone_for_side(side),
         class_names=layout.class_names,
+        notes=loaded.notes,
+        skipped_images=loaded.skipped_images,
     )
