@@ -117,10 +117,12 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 sets: Sequence[str] = (), skip_bad_images: bool = False,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None,
-                executor: Executor | None = None) -> CompareResult:
+                log: Sequence[str] = (), executor: Executor | None = None) -> CompareResult:
     """Train every missing (method, seed) run with ``executor`` (default: in this process),
     then rebuild the report. See module docstring. ``sets`` are ``dotted.key=value`` overrides
-    of the preset (``--set``)."""
+    of the preset (``--set``); ``log``: Avalanche loggers for every run (tensorboard, csv,
+    wandb; see run_logging.py)."""
+    from .run_logging import parse_log_kinds
     from .streams import StreamSpec, describe_stream
 
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
@@ -130,6 +132,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     # 1. cheap validation, nothing written yet
     method_names = parse_methods(",".join(methods) if isinstance(methods, (list, tuple)) else methods)
     seed_list = parse_seeds(seeds)
+    log_kinds = parse_log_kinds(log)
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     sets = tuple(sets)
@@ -151,7 +154,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 data_root=data_root, out_dir=out_dir, device=device, quiet=quiet,
                 base_classes=base_classes, class_order_seed=class_order_seed,
                 stream_kw=stream_kw, warn=warn, say=say, after_phase=after_phase,
-                started=started, executor=executor)
+                started=started, echo=echo, log_kinds=log_kinds, executor=executor)
     except OSError as exc:  # disk full, folder made read-only meanwhile: one line
         if not is_write_failure(exc):
             raise
@@ -164,10 +167,12 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
                     quiet: bool, base_classes: int | None, class_order_seed: int,
                     stream_kw: dict[str, Any], warn: Callable[[str], None],
                     say: Callable[[str], None], after_phase: Callable[[Any, int], None] | None,
-                    started: float, executor: Executor | None) -> CompareResult:
+                    started: float, echo: Callable[[str], None],
+                    log_kinds: tuple[str, ...], executor: Executor | None) -> CompareResult:
     """run_compare's work once it holds the folder's lock."""
     from .executors import Cell, Job, make_executor
     from .executors.cell import remember_stream
+    from .progress import progress_mode
     from .runner import RunSpec, cpu_threads  # avalanche: only now
     from .streams import StreamSpec, build_stream
 
@@ -222,8 +227,9 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
     if cfg.reduced:
         say(f"preset {preset} is a REDUCED setting: results are not comparable to the paper")
     cells = [Cell(spec_for(m, s), stream_spec) for m, s in todo]
-    outcome = executor.run(cells, Job(out_dir=out_dir, command=command, quiet=quiet, echo=say,
-                                      warn=warn, after_phase=after_phase))
+    outcome = executor.run(cells, Job(out_dir=out_dir, command=command,
+                                      progress=progress_mode(quiet), echo=echo, say=say,
+                                      warn=warn, after_phase=after_phase, log=log_kinds))
 
     if outcome.failed and not (out_dir / "runs").is_dir():
         report = ReportResult(out_dir, 0, None, None)  # every cell failed: nothing to tabulate
@@ -290,9 +296,11 @@ def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:
-    """Benchmarks, methods (defaults marked) and presets with one-line descriptions."""
+    """Benchmarks, methods (defaults marked) and presets with one-line descriptions; a method's
+    difference from its reference configuration follows on a second line."""
     from .methods import DEFAULT_METHODS
     from .streams import list_streams
-    methods = [(m.name, m.description + ("" if m.name in DEFAULT_METHODS else "  [not in the default list]"))
+    methods = [(m.name, m.description + ("" if m.name in DEFAULT_METHODS else "  [not in the default list]")
+                + (f"\nconfig: {m.reference}" if m.reference else ""))
                for m in list_methods()]
     return {"benchmarks": list(list_streams()), "methods": methods, "presets": list_presets()}

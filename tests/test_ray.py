@@ -36,7 +36,7 @@ CLI_GRID = ["compare", "--benchmark", "split-digits", "--phases", "5", "--preset
 def local_ray():
     """One local Ray instance for the module (the executor joins an instance already running
     in its process instead of starting its own)."""
-    ray = pytest.importorskip("ray", reason='ray is not installed (pip install -e ".[ray]")')
+    ray = pytest.importorskip("ray", reason='ray is not installed (pip install -e ".[harness,ray]")')
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
@@ -144,7 +144,8 @@ def test_ray_options_without_the_ray_executor_are_refused():
 
 def test_ray_executor_without_ray_installed_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
-    with pytest.raises(UserError, match=r'needs the ray package; install it with: pip install -e "\.\[ray\]"'):
+    with pytest.raises(UserError,
+                       match=r'needs the ray package; install it with: pip install -e "\.\[harness,ray\]"'):
         make_executor("ray")
     result = CliRunner().invoke(cli, CLI_GRID)
     assert result.exit_code == 2

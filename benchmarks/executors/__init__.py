@@ -22,7 +22,7 @@ from ..errors import UserError
 from .cell import Cell, run_cell, stream_for
 
 EXECUTORS = ("local", "ray")
-RAY_INSTALL_HINT = 'pip install -e ".[ray]"  (or: pip install ray)'
+RAY_INSTALL_HINT = 'pip install -e ".[harness,ray]"  (or: pip install ray)'
 
 
 @dataclass
@@ -31,10 +31,12 @@ class Job:
 
     out_dir: Path
     command: str
-    quiet: bool = False
-    echo: Callable[[str], None] = print
+    progress: str = "bars"                  # "bars", "lines" or "off" (benchmarks/progress.py)
+    echo: Callable[[str], None] = print     # progress lines
+    say: Callable[[str], None] = print      # summary lines (silent with --quiet)
     warn: Callable[[str], None] = print
     after_phase: Callable[[Any, int], None] | None = None  # tests: simulate interruptions
+    log: Sequence[str] = ()                 # Avalanche loggers by name (run_logging.py)
 
 
 @dataclass

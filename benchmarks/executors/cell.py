@@ -13,7 +13,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:  # runtime imports stay lazy: avalanche takes seconds to import
     from ..runner import RunSpec
@@ -65,8 +65,9 @@ def avalanche_warnings_hidden() -> Iterator[None]:
         yield
 
 
-def run_cell(cell: Cell, out_dir: Path, *, command: str, progress: bool,
+def run_cell(cell: Cell, out_dir: Path, *, command: str, progress: bool | str,
              notify: Callable[[str], None], after_phase: Callable[[Any, int], None] | None,
+             echo: Callable[[str], None] = print, log: Sequence[str] = (),
              write_record: bool = True) -> dict[str, Any]:
     """Train one cell with ``runner.run_one`` (resuming from its checkpoint); return the record."""
     from .. import runner  # looked up at call time, so tests can wrap run_one
@@ -74,4 +75,4 @@ def run_cell(cell: Cell, out_dir: Path, *, command: str, progress: bool,
     with avalanche_warnings_hidden():
         return runner.run_one(cell.run, stream_for(cell.stream), out_dir, command=command,
                               progress=progress, notify=notify, after_phase=after_phase,
-                              write_record=write_record)
+                              echo=echo, log=log, write_record=write_record)

@@ -21,15 +21,18 @@ class LocalExecutor:
     def run(self, cells: Sequence[Cell], job: Job) -> Outcome:
         outcome = Outcome()
         runs_bar = None
-        if not job.quiet and cells:
+        if job.progress == "bars" and cells:
             from tqdm.auto import tqdm
             runs_bar = tqdm(total=len(cells), desc="runs", position=0, dynamic_ncols=True)
         try:
-            for cell in cells:
+            for number, cell in enumerate(cells, start=1):
                 if runs_bar is not None:
                     runs_bar.set_postfix_str(f"{cell.run.method} seed {cell.run.seed}")
-                run_cell(cell, job.out_dir, command=job.command, progress=not job.quiet,
-                         notify=job.warn, after_phase=job.after_phase)
+                elif job.progress == "lines":
+                    job.echo(f"run {number}/{len(cells)}: {cell.run.method} seed {cell.run.seed}")
+                run_cell(cell, job.out_dir, command=job.command, progress=job.progress,
+                         notify=job.warn, after_phase=job.after_phase, echo=job.echo,
+                         log=job.log)
                 outcome.trained.append((cell.run.method, cell.run.seed))
                 if runs_bar is not None:
                     runs_bar.update(1)

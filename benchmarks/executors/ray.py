@@ -90,7 +90,8 @@ class _Progress:
 
 
 def _train_cell(index: int, cell: Cell, out_dir: Path, command: str, progress: Any,
-                after_phase: Callable[[Any, int], None] | None) -> dict[str, Any]:
+                after_phase: Callable[[Any, int], None] | None,
+                log: Sequence[str]) -> dict[str, Any]:
     """Body of the Ray task: run the cell, report its progress, return the record unwritten."""
     import torch
 
@@ -109,9 +110,9 @@ def _train_cell(index: int, cell: Cell, out_dir: Path, command: str, progress: A
             after_phase(spec, phase)
 
     post("started")
-    return run_cell(cell, out_dir, command=command, progress=False,
+    return run_cell(cell, out_dir, command=command, progress="off",
                     notify=lambda message: post("warning", message=message),
-                    after_phase=phase_done, write_record=False)
+                    after_phase=phase_done, log=log, write_record=False)
 
 
 # --------------------------------------------------------------------------- driver side
@@ -196,7 +197,7 @@ class RayExecutor:
                 while waiting and len(in_flight) < limit:
                     index = waiting.pop(0)
                     ref = task.remote(index, shipped[index], out_dir, job.command, progress,
-                                      job.after_phase)
+                                      job.after_phase, tuple(job.log))
                     in_flight[ref] = index
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
                 self._deliver(ray.get(progress.drain.remote()), board)
@@ -253,7 +254,7 @@ class _Board:
         self.running: set[int] = set()
         self.over: set[int] = set()  # finished or failed (a late 'started' must not count)
         self.done = self.failures = 0
-        self.say = (lambda msg: None) if job.quiet else job.echo
+        self.say = job.say
 
     def _status(self) -> str:
         waiting = len(self.cells) - self.done - self.failures - len(self.running)
