@@ -154,3 +154,35 @@ def test_plugin_augments_the_training_batch_in_place_only():
     assert not torch.equal(strategy.mbatch[0], images)
     assert not hasattr(plugin, "before_eval_forward") or \
         type(plugin).before_eval_forward is BatchAugmentPlugin.__mro__[1].before_eval_forward
+
+
+class _Recorder:
+    """A batch augmentation that records the size of every batch it sees."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def __call__(self, x):
+        self.sizes.append(x.shape[0])
+        return x + 0.0
+
+
+def test_strategy_augments_level1_and_level2_batches_but_not_evaluation():
+    from synthetic import tiny_benchmark
+
+    from aanets_avalanche import AANetsStrategy, CosineIncrementalNet, resnet32
+
+    bench = tiny_benchmark(num_classes=4, base=2, phases=1, train_per_class=12, test_per_class=4)
+    recorder = _Recorder()
+    torch.manual_seed(0)
+    strategy = AANetsStrategy(
+        model=CosineIncrementalNet(resnet32(1)), train_epochs=1, lr_milestones=(), train_mb_size=8,
+        eval_mb_size=20, memory_per_class=3, device="cpu", evaluator=None, fusion_lr=1e-3,
+        batch_augmentation=recorder)
+    for exp in bench.train_stream:
+        strategy.train(exp)
+    # phase 0: 24 images; phase 1: 24 new + 6 exemplars (level 1, batches of 8); level 2: the
+    # balanced set = 6 exemplars + 2 new classes x 3 draws = 12 images (one batch of 20)
+    assert recorder.sizes == [8, 8, 8] + [8, 8, 8, 6] + [12]
+    strategy.eval(bench.test_stream)
+    assert len(recorder.sizes) == 8, "evaluation batches are not augmented"

@@ -3,12 +3,13 @@ class-balanced set, one pass after every level-1 epoch, with their own optimizer
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.core import SupervisedPlugin
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..models import AggregatedBackbone
@@ -22,7 +23,9 @@ class AggregationUpdatePlugin(SupervisedPlugin):
     new classes, (new classes x per-class budget) samples drawn at random with replacement from
     the new data, with train augmentation. ``memory`` is the strategy's exemplar memory (the
     same HerdingMemoryPlugin instance that is among its plugins), handed in as Avalanche's own
-    ReplayPlugin is handed its storage policy.
+    ReplayPlugin is handed its storage policy. ``augmentation`` is the batch augmentation the
+    level-1 batches get (``augment.BatchAugmentation``), applied to every balanced batch on the
+    device; leave it None when the dataset's own train transform augments.
     """
 
     def __init__(
@@ -36,6 +39,8 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         gamma: float = 0.1,
         batch_size: int = 128,
         num_workers: int = 0,
+        augmentation: Callable[[Tensor], Tensor] | None = None,
+        use_amp: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(memory, HerdingMemoryPlugin):
@@ -48,6 +53,8 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.gamma = gamma
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.augmentation = augmentation  # the level-1 batch augmentation (None: the dataset's own)
+        self.use_amp = use_amp  # bf16 autocast on CUDA, as the strategy's forward
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.balanced_set: AvalancheDataset | None = None
@@ -87,16 +94,28 @@ class AggregationUpdatePlugin(SupervisedPlugin):
             return
         backbone = self._aggregated(strategy)
         alphas = list(backbone.alphas.parameters())
+        alpha_ids = {id(a) for a in alphas}
+        # only the a_k need a gradient: the branches then record no graph for their weights
+        frozen = [p for p in strategy.model.parameters() if p.requires_grad and id(p) not in alpha_ids]
         was_training = strategy.model.training
         strategy.model.eval()
+        device = torch.device(strategy.device)
         loader = DataLoader(self.balanced_set, batch_size=self.batch_size, shuffle=True,
-                            num_workers=self.num_workers)
+                            num_workers=self.num_workers, pin_memory=device.type == "cuda")
+        autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                                  enabled=self.use_amp and device.type == "cuda")
         try:
+            for p in frozen:
+                p.requires_grad_(False)
             for batch in loader:
-                x, y = batch[0].to(strategy.device), batch[1].to(strategy.device)
+                x = batch[0].to(device, non_blocking=True)
+                y = batch[1].to(device, non_blocking=True)
+                if self.augmentation is not None:
+                    x = self.augmentation(x)
                 for a in alphas:
                     a.requires_grad_(True)
-                loss = F.cross_entropy(strategy.model(x), y)
+                with autocast:
+                    loss = F.cross_entropy(strategy.model(x).float(), y)
                 grads = torch.autograd.grad(loss, alphas)
                 for a, g in zip(alphas, grads):
                     a.requires_grad_(False)
@@ -106,6 +125,8 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         finally:
             for a in alphas:
                 a.requires_grad_(False)
+            for p in frozen:
+                p.requires_grad_(True)
             strategy.model.train(was_training)
         self.scheduler.step()
 
