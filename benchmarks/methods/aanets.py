@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 from .common import make_backbone
 from .registry import register
 
+# The fused two-branch forward (aanets_avalanche/models/fused.py) computes the same numbers; it
+# is used where `python -m benchmarks.speed` measured it faster (see docs/speed.md).
+FUSED_BRANCHES = False
+
 if TYPE_CHECKING:  # pragma: no cover
     from benchmarks.config import RunConfig
 
@@ -26,6 +30,7 @@ def _aanets(cfg: "RunConfig", bench, device, evaluator, *, flavour: str, branch_
         lambda_base=cfg.lambda_base, margin=cfg.margin, ranking_k=cfg.ranking_k,
         ranking_weight=cfg.ranking_weight, kd_temperature=cfg.kd_temperature,
         kd_beta=cfg.kd_beta, fusion_lr=cfg.fusion_lr, device=device, evaluator=evaluator,
+        batch_augmentation=getattr(bench, "augmentation", None), fused_branches=FUSED_BRANCHES,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from .common import baseline, common_kwargs, make_backbone, schedule, sgd
+from .common import augmentation_plugins, baseline, common_kwargs, make_backbone, schedule, sgd
 from .patches import patch_bic_scheduler
 from .registry import register
 
@@ -65,11 +65,14 @@ def avl_icarl(cfg, bench, device, evaluator):
         feature_extractor=backbone, classifier=head, optimizer=opt,
         memory_size=cfg.memory_total if fixed else cfg.memory_per_class,
         buffer_transform=None, fixed_memory=fixed,
-        plugins=[schedule(cfg, opt)], **common_kwargs(cfg, device, evaluator))
+        plugins=[*augmentation_plugins(bench), schedule(cfg, opt)],
+        **common_kwargs(cfg, device, evaluator))
     return strategy
 
 
-@register("der", "Avalanche DER++: replay of stored logits (full-size linear head)", memory="fixed")
+@register("der", "Avalanche DER++: replay of stored logits (full-size linear head); on the batched "
+          "input path its replayed half is not augmented (DER joins it after the plugins run)",
+          memory="fixed")
 def der(cfg, bench, device, evaluator):
     from avalanche.training import DER
     return baseline(DER, cfg, bench, device, evaluator, incremental=False,

@@ -33,5 +33,8 @@ def _load_digits(spec: StreamSpec, root: Path) -> LoadedData:
     test = subset_tensors(images[test_idx], digits.target[test_idx], spec.test_per_class,
                            spec.class_order_seed)
     train_pixels = images[train_idx]
-    normalize = v2.Normalize([float(train_pixels.mean())], [float(train_pixels.std())])
+    mean, std = (float(train_pixels.mean()),), (float(train_pixels.std()),)
+    if spec.input_pipeline == "batched":  # normalised by the model's first layer
+        return LoadedData(train, test, None, None, (1, 8, 8), normalization=(mean, std))
+    normalize = v2.Normalize(list(mean), list(std))
     return LoadedData(train, test, normalize, normalize, (1, 8, 8))  # no augmentation at 8x8

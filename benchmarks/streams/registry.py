@@ -38,6 +38,9 @@ class StreamSpec:
     train_per_class / test_per_class: deterministic per-class subsample (seeded by
     class_order_seed), for CPU presets. image_size / mean / std: split-folder only.
     download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
+    input_pipeline: "batched" (datasets yield uint8 images; augmentation runs once per
+    mini-batch on the training device and normalisation is the model's first layer) or
+    "per-sample" (torchvision transforms per image in the DataLoader, kept for comparison).
     """
 
     name: str
@@ -51,6 +54,10 @@ class StreamSpec:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     download: bool = True
+    input_pipeline: str = "batched"
+
+
+INPUT_PIPELINES = ("batched", "per-sample")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,10 @@ class BuiltBenchmark:
     input_shape: tuple[int, int, int]  # (C, H, W) as fed to the model
     backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"
     class_names: list[str] | None
+    input_pipeline: str = "batched"
+    augmentation: Any = None  # aanets_avalanche.augment.BatchAugmentation for training batches
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # the model's (mean, std)
+    per_sample_random: bool = False  # the datasets' transforms draw random numbers per image
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,12 @@ class LoadedData:
 
     train: Dataset
     test: Dataset
-    train_transform: Callable
-    eval_transform: Callable
+    train_transform: Callable | None
+    eval_transform: Callable | None
     input_shape: tuple[int, int, int]
+    augmentation: Any = None  # batched path: what BatchAugmentPlugin applies per mini-batch
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # batched path
+    per_sample_random: bool = False
 
 
 # --------------------------------------------------------------------------- registry
@@ -184,6 +198,9 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
     from avalanche.benchmarks import nc_benchmark  # imported here: avalanche takes ~10 s
 
     layout = describe_stream(spec)  # validates name/phases before any data is touched
+    if spec.input_pipeline not in INPUT_PIPELINES:
+        raise UserError(f"unknown input pipeline {spec.input_pipeline!r}; use one of "
+                        f"{', '.join(INPUT_PIPELINES)}")
     loaded = _stream_def(spec.name).load(spec, resolve_data_root(spec))
     benchmark = nc_benchmark(
         loaded.train,
@@ -206,4 +223,8 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         input_shape=loaded.input_shape,
         backbone="resnet32" if side <= SMALL_IMAGE_MAX else "resnet18",
         class_names=layout.class_names,
+        input_pipeline=spec.input_pipeline,
+        augmentation=loaded.augmentation,
+        normalization=loaded.normalization,
+        per_sample_random=loaded.per_sample_random,
     )
