@@ -110,8 +110,15 @@ def list_command() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option("--num-workers", type=int, default=None,
+              help="DataLoader worker processes [default: 0 for in-memory data, else one per "
+                   "spare core, at most 8].")
+@click.option("--amp", is_flag=True, help="bf16 autocast on CUDA (AANets-library methods).")
+@click.option("--compile", "compile_model", is_flag=True,
+              help="torch.compile the model (AANets-library methods; eager with a note where "
+                   "unsupported).")
 def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            epochs, out, device, quiet) -> None:
+            epochs, out, device, quiet, num_workers, amp, compile_model) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase."""
     from benchmarks.compare import run_compare
@@ -119,6 +126,7 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
     run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds, preset=preset,
                 epochs=epochs, data_root=data_root, out=out, device=device, quiet=quiet,
                 base_classes=base_classes, class_order_seed=class_order_seed,
+                amp=amp, num_workers=num_workers, compile=compile_model,
                 echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
 
 

@@ -28,6 +28,7 @@ from .io import atomic_write_text
 from .methods import list_methods, parse_methods
 from .records import RecordError, find_record_files, load_record
 from .report import ReportResult, rebuild_report
+from .runtime import SpeedOptions, key_part
 
 MAX_SEED = 2**32 - 1
 
@@ -75,7 +76,8 @@ def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None
 
 def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], seeds: Sequence[int],
                       preset: str, epochs: int | None, data_root: str | None, out: Path,
-                      device: str, base_classes: int | None, class_order_seed: int) -> str:
+                      device: str, base_classes: int | None, class_order_seed: int,
+                      speed: SpeedOptions | None = None) -> str:
     """The exact command that reproduces a comparison (every choice spelled out)."""
     args = ["python", "cli.py", "compare", "--benchmark", benchmark, "--phases", str(phases)]
     if base_classes is not None:
@@ -89,6 +91,11 @@ def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], se
     if data_root is not None:
         args += ["--data-root", data_root]
     args += ["--out", str(out), "--device", device]
+    if speed is not None:
+        if speed.num_workers is not None:
+            args += ["--num-workers", str(speed.num_workers)]
+        args += ["--amp"] if speed.amp else []
+        args += ["--compile"] if speed.compile else []
     return shlex.join(args)
 
 
@@ -115,6 +122,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 epochs: int | None = None, data_root: str | None = None,
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
+                amp: bool = False, num_workers: int | None = None, compile: bool = False,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
     """Train every missing (method, seed) run, then rebuild the report. See module docstring."""
@@ -131,6 +139,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     probe = load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
+    speed = SpeedOptions(amp=amp, num_workers=num_workers, compile=compile)
     resolved_device = resolve_device(device)
     stream_kw = dict(name=benchmark, phases=phases, base_classes=base_classes,
                      class_order_seed=class_order_seed, data_root=data_root)
@@ -145,10 +154,12 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                                     image_size=probe.image_size))
     cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs})
 
+    execution = tuple(sorted(key_part(speed, bench, resolved_device).items()))
+
     def spec_for(method: str, seed: int) -> RunSpec:
         return RunSpec(benchmark=benchmark, phases=phases, method=method, seed=seed, config=cfg,
                        device=resolved_device, base_classes=base_classes,
-                       class_order_seed=class_order_seed)
+                       class_order_seed=class_order_seed, speed=speed, execution=execution)
 
     # 3. what is already there: finished runs are kept, foreign ones stop us, broken ones redone
     finished, unusable, conflicts = set(), [], []
@@ -184,7 +195,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     command = canonical_command(benchmark=benchmark, phases=phases, methods=method_names,
                                 seeds=seed_list, preset=preset, epochs=epochs, data_root=data_root,
                                 out=out_dir, device=device, base_classes=base_classes,
-                                class_order_seed=class_order_seed)
+                                class_order_seed=class_order_seed, speed=speed)
     atomic_write_text(out_dir / "command.txt", command + "\n")
 
     # 4. train what is missing

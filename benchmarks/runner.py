@@ -31,6 +31,8 @@ from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remo
 from .config import RunConfig
 from .methods import get_method, memory_plan
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
+from .runtime import SpeedOptions
+from .runtime import apply as apply_speed_options
 
 _EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
 _STREAM_PREFIX = "Top1_Acc_Stream/eval_phase/test_stream"
@@ -49,15 +51,20 @@ class RunSpec:
     device: str = "cpu"
     base_classes: int | None = None     # None = the stream's default (half the classes)
     class_order_seed: int = 1993
+    speed: SpeedOptions = SpeedOptions()  # --amp / --num-workers / --compile
+    # what of the input path and the speed switches can change the numbers (runtime.key_part)
+    execution: tuple[tuple[str, Any], ...] = ()
 
     def key(self) -> str:
         """Hash of the spec: a run file or checkpoint is reused only if its key matches."""
-        text = json.dumps({"benchmark": self.benchmark, "phases": self.phases,
-                           "method": self.method, "seed": self.seed, "device": self.device,
-                           "base_classes": self.base_classes,
-                           "class_order_seed": self.class_order_seed,
-                           "config": self.config.to_dict(), "schema": SCHEMA_VERSION},
-                          sort_keys=True)
+        fields = {"benchmark": self.benchmark, "phases": self.phases,
+                  "method": self.method, "seed": self.seed, "device": self.device,
+                  "base_classes": self.base_classes,
+                  "class_order_seed": self.class_order_seed,
+                  "config": self.config.to_dict(), "schema": SCHEMA_VERSION}
+        if self.execution:
+            fields["execution"] = dict(self.execution)
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -185,6 +192,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
 
     evaluator = build_evaluator(info.nme)
     strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
+    execution = apply_speed_options(strategy, spec.speed, bench)
     epoch_bar = EpochProgress(progress)
     strategy.plugins.append(epoch_bar)
     transient: list[Any] = [evaluator, epoch_bar]
@@ -206,6 +214,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             seed_everything(spec.seed)
             evaluator = build_evaluator(info.nme)
             strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
+            execution = apply_speed_options(strategy, spec.speed, bench)
             strategy.plugins.append(epoch_bar)
             transient = [evaluator, epoch_bar]
 
@@ -223,8 +232,8 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     try:
         for i in range(done["phase"] + 1, n_phases):
             start = time.perf_counter()
-            strategy.train(train_stream[i])
-            results = strategy.eval(test_stream[: i + 1])
+            strategy.train(train_stream[i], **execution["loader_kwargs"])
+            results = strategy.eval(test_stream[: i + 1], **execution["loader_kwargs"])
             m = phase_metrics(results, i)
             weights_fn = getattr(strategy, "aggregation_weights", None)
             weights = weights_fn() if callable(weights_fn) else None
@@ -250,7 +259,11 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
         if phase_bar is not None:
             phase_bar.close()
 
+    execution = {k: v for k, v in execution.items() if k != "loader_kwargs"}
+    if execution["compile_applied"]:  # torch.compile falls back to eager where unsupported
+        execution["compile_applied"] = bool(getattr(strategy, "compile_model", False))
     record = build_record(spec, bench, done, command=command)
+    record["execution"] = execution
     save_record(record_path(out_dir, spec.method, spec.seed), record)
     remove_checkpoint(ckpt)
     return record
