@@ -157,9 +157,8 @@ class InputNormalization(nn.Module):
         self.register_buffer("std", std_t)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dtype == torch.uint8:
-            scale = 1.0 / (255.0 * self.std)
-            return x.float() * scale - self.mean / self.std
+        if x.dtype == torch.uint8:  # one new tensor, scaled and shifted in place
+            return x.to(torch.float32).mul_(1.0 / (255.0 * self.std)).sub_(self.mean / self.std)
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
