@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -22,6 +23,7 @@ from .plugins import (
 )
 
 FLAVOURS = ("lucir", "icarl")
+LR_SCHEDULES = ("multistep", "cosine")
 
 
 def default_aanets_evaluator() -> EvaluationPlugin:
@@ -48,6 +50,15 @@ class AANetsStrategy(SupervisedTemplate):
 
     ``lr`` applies to every level-1 parameter group; ``stable_lr`` / ``plastic_lr`` override it
     for one branch of the aggregated network (0 freezes that branch, the reference's "fixed").
+    ``lr_schedule`` is "multistep" (``lr_milestones``) or "cosine" (over ``train_epochs``, the
+    reference's ImageNet level 1); level 2 uses ``fusion_milestones`` (None = ``lr_milestones``).
+    ``balanced_per_class`` fixes the new-class draws of the level-2 balanced set.
+
+    ``reference_quirks=True`` reproduces the reference code where we deliberately differ: lr
+    schedulers stepped at the start of each epoch; in the LUCIR flavour the a_k gradient never
+    zeroed; the level-2 set iterated unshuffled, new draws first; herding with Welling's update
+    and its iteration cap; the NME "flip" reversing colour channels (``nme_flip`` overrides:
+    "horizontal", "channels" or "none"). See docs/reproduce-paper.md.
 
     Experiences must carry contiguous labels in arrival order (label k = k-th class seen), as
     nc_benchmark gives with ``class_ids_from_zero_from_first_exp=True``.
@@ -65,6 +76,7 @@ class AANetsStrategy(SupervisedTemplate):
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         train_epochs: int = 160,
+        lr_schedule: str = "multistep",
         lr_milestones: Sequence[int] = (80, 120),
         lr_gamma: float = 0.1,
         train_mb_size: int = 128,
@@ -78,6 +90,10 @@ class AANetsStrategy(SupervisedTemplate):
         kd_temperature: float = 2.0,
         kd_beta: float = 0.25,
         fusion_lr: float = 1e-8,
+        fusion_milestones: Sequence[int] | None = None,
+        balanced_per_class: int | None = None,
+        reference_quirks: bool = False,
+        nme_flip: str | None = None,
         device: str | torch.device | None = None,
         evaluator: EvaluationPlugin | Callable[[], EvaluationPlugin] = default_aanets_evaluator,
         plugins: Sequence[BasePlugin] | None = None,
@@ -94,8 +110,12 @@ class AANetsStrategy(SupervisedTemplate):
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
         if branch_mode not in BRANCH_MODES:
             raise ValueError(f"branch_mode must be one of {BRANCH_MODES}, got {branch_mode!r}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.lr_schedule = lr_schedule
+        self.reference_quirks = bool(reference_quirks)
         self.flavour = flavour
         self.branch_mode = branch_mode
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
@@ -106,8 +126,11 @@ class AANetsStrategy(SupervisedTemplate):
         self.fused_branches = fused_branches
         self.compile_model = compile_model
 
-        self.memory = HerdingMemoryPlugin(memory_per_class, memory_total, batch_size=eval_mb_size,
-                                          num_workers=num_workers)
+        self.memory = HerdingMemoryPlugin(
+            memory_per_class, memory_total, batch_size=eval_mb_size, num_workers=num_workers,
+            herding="reference" if reference_quirks else "greedy",
+            nme_flip=nme_flip or ("channels" if reference_quirks else "horizontal"),
+        )
         if flavour == "lucir":
             self.distillation: BasePlugin = LUCIRDistillationPlugin(lambda_base, margin, ranking_k, ranking_weight)
         else:
@@ -119,8 +142,11 @@ class AANetsStrategy(SupervisedTemplate):
         if branch_mode == "aanets":
             self.aggregation = AggregationUpdatePlugin(
                 memory=self.memory, fusion_lr=fusion_lr, momentum=momentum,
-                weight_decay=weight_decay, milestones=None, gamma=lr_gamma,
+                weight_decay=weight_decay, milestones=fusion_milestones, gamma=lr_gamma,
                 batch_size=eval_mb_size, num_workers=num_workers,
+                new_per_class=balanced_per_class, step_at_epoch_start=reference_quirks,
+                accumulate_grad=reference_quirks and flavour == "lucir",
+                reference_loader=reference_quirks,
                 augmentation=batch_augmentation, use_amp=self.use_amp,
             )
             own.append(self.aggregation)
@@ -195,17 +221,27 @@ class AANetsStrategy(SupervisedTemplate):
         ]
 
     def make_optimizer(self, **kwargs) -> None:
-        """A fresh SGD over the level-1 parameter groups and a fresh MultiStepLR, per experience."""
+        """A fresh SGD over the level-1 parameter groups and a fresh scheduler, per experience."""
         self.optimizer = torch.optim.SGD(self.parameter_groups(), lr=self.lr, momentum=self.momentum,
                                          weight_decay=self.weight_decay)
-        self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, self.lr_milestones, self.lr_gamma
-        )
+        if self.lr_schedule == "cosine":
+            self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=self.train_epochs)
+        else:
+            self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizer, self.lr_milestones, self.lr_gamma)
+
+    def _before_training_epoch(self, **kwargs) -> None:
+        if self.reference_quirks and self.lr_scheduler is not None:
+            with warnings.catch_warnings():  # torch warns: step() before optimizer.step()
+                warnings.simplefilter("ignore", UserWarning)
+                self.lr_scheduler.step()  # the reference: start of epoch, decays one epoch early
+        super()._before_training_epoch(**kwargs)
 
     def _after_training_epoch(self, **kwargs) -> None:
         super()._after_training_epoch(**kwargs)
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()  # end of epoch: the reference steps at the start (one epoch early)
+        if self.lr_scheduler is not None and not self.reference_quirks:
+            self.lr_scheduler.step()  # end of epoch (standard PyTorch practice)
 
     def make_train_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
         workers = self.num_workers if num_workers is None else num_workers
@@ -250,4 +286,4 @@ class AANetsStrategy(SupervisedTemplate):
             super()._before_backward(**kwargs)
 
 
-__all__ = ["AANetsStrategy", "FLAVOURS", "default_aanets_evaluator"]
+__all__ = ["AANetsStrategy", "FLAVOURS", "LR_SCHEDULES", "default_aanets_evaluator"]

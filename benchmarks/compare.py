@@ -26,6 +26,7 @@ from .config import list_presets, load_config
 from .errors import UserError
 from .io import atomic_write_text
 from .methods import list_methods, parse_methods
+from .protocols import parse_int_list, settings_tag
 from .records import RecordError, find_record_files, load_record
 from .report import ReportResult, rebuild_report
 from .runtime import SpeedOptions, key_part
@@ -50,34 +51,24 @@ def parse_seeds(text: str | Sequence[int] | None) -> tuple[int, ...]:
     """'1993,1,2' -> (1993, 1, 2); UserError on anything else."""
     if text is None:
         return (1993,)
-    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
-    bad = UserError(f"bad seed list {text!r}: give comma-separated integers in 0..{MAX_SEED}, "
-                    "e.g. 1993,1994")
-    seeds = []
-    for p in parts:
-        if isinstance(p, str):
-            if not p.isascii() or not p.isdigit():
-                raise bad
-            p = int(p)
-        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= MAX_SEED:
-            raise bad
-        seeds.append(p)
-    if not seeds:
-        raise bad
-    if len(set(seeds)) != len(seeds):
-        raise UserError(f"bad seed list {text!r}: a seed is repeated")
-    return tuple(seeds)
+    return parse_int_list(text, low=0, high=MAX_SEED,
+                          bad=f"bad seed list {text!r}: give comma-separated integers in "
+                              f"0..{MAX_SEED}, e.g. 1993,1994",
+                          repeated=f"bad seed list {text!r}: a seed is repeated")
 
 
-def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None = None) -> Path:
-    name = f"{benchmark}-p{phases}-{preset}" + (f"-e{epochs}" if epochs is not None else "")
+def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None = None,
+                    sets: Sequence[str] = ()) -> Path:
+    """runs/<benchmark>-p<phases>-<preset>[-e<epochs>][-set<hash of the --set items>]."""
+    name = (f"{benchmark}-p{phases}-{Path(preset).stem}"
+            + (f"-e{epochs}" if epochs is not None else "") + settings_tag(sets))
     return Path("runs") / name
 
 
 def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], seeds: Sequence[int],
                       preset: str, epochs: int | None, data_root: str | None, out: Path,
                       device: str, base_classes: int | None, class_order_seed: int,
-                      speed: SpeedOptions | None = None) -> str:
+                      sets: Sequence[str] = (), speed: SpeedOptions | None = None) -> str:
     """The exact command that reproduces a comparison (every choice spelled out)."""
     args = ["python", "cli.py", "compare", "--benchmark", benchmark, "--phases", str(phases)]
     if base_classes is not None:
@@ -88,6 +79,8 @@ def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], se
              "--preset", preset]
     if epochs is not None:
         args += ["--epochs", str(epochs)]
+    for item in sets:
+        args += ["--set", item]
     if data_root is not None:
         args += ["--data-root", data_root]
     args += ["--out", str(out), "--device", device]
@@ -122,10 +115,12 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 epochs: int | None = None, data_root: str | None = None,
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
+                sets: Sequence[str] = (),
                 amp: bool = False, num_workers: int | None = None, compile: bool = False,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
-    """Train every missing (method, seed) run, then rebuild the report. See module docstring."""
+    """Train every missing (method, seed) run, then rebuild the report. See module docstring.
+    ``sets`` are ``dotted.key=value`` overrides of the preset (``--set``)."""
     from .runner import RunSpec, resolve_device, run_one  # avalanche import: only when running
     from .streams import StreamSpec, build_stream, describe_stream
 
@@ -138,21 +133,21 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     seed_list = parse_seeds(seeds)
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
-    probe = load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
+    sets = tuple(sets)
+    probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)  # well-formed, typed
     speed = SpeedOptions(amp=amp, num_workers=num_workers, compile=compile)
     resolved_device = resolve_device(device)
-    stream_kw = dict(name=benchmark, phases=phases, base_classes=base_classes,
-                     class_order_seed=class_order_seed, data_root=data_root)
-    describe_stream(StreamSpec(**stream_kw))  # benchmark name and phase count, no data read
-    out_dir = Path(out) if out is not None else default_out_dir(benchmark, phases, preset, epochs)
+    stream_kw = stream_settings(probe, name=benchmark, phases=phases, base_classes=base_classes,
+                                class_order_seed=class_order_seed, data_root=data_root)
+    describe_stream(StreamSpec(**stream_kw))  # benchmark name, phases, class order: no data read
+    out_dir = (Path(out) if out is not None
+               else default_out_dir(benchmark, phases, preset, epochs, sets))
     prepare_out_dir(out_dir)
 
     # 2. the stream (reads data: may fail on a missing dataset) and the frozen config
     say(f"building stream {benchmark} ({phases} phases, preset {preset})...")
-    bench = build_stream(StreamSpec(**stream_kw, train_per_class=probe.train_per_class,
-                                    test_per_class=probe.test_per_class,
-                                    image_size=probe.image_size))
-    cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs})
+    bench = build_stream(StreamSpec(**stream_kw))
+    cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs}, sets=sets)
 
     execution = tuple(sorted(key_part(speed, bench, resolved_device).items()))
 
@@ -195,7 +190,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     command = canonical_command(benchmark=benchmark, phases=phases, methods=method_names,
                                 seeds=seed_list, preset=preset, epochs=epochs, data_root=data_root,
                                 out=out_dir, device=device, base_classes=base_classes,
-                                class_order_seed=class_order_seed, speed=speed)
+                                class_order_seed=class_order_seed, sets=sets, speed=speed)
     atomic_write_text(out_dir / "command.txt", command + "\n")
 
     # 4. train what is missing
@@ -239,6 +234,59 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
         + ", ".join(str(p) for p in report.plots))
     return CompareResult(out_dir, trained, skipped, redone, report,
                          time.perf_counter() - started)
+
+
+def run_compare_protocols(*, benchmark: str, phases: Sequence[int], dry_run: bool = False,
+                          out: str | Path | None = None, preset: str = "cpu",
+                          epochs: int | None = None, sets: Sequence[str] = (),
+                          methods: str | Sequence[str] | None = None,
+                          seeds: str | Sequence[int] | None = None,
+                          echo: Callable[[str], None] = print, quiet: bool = False,
+                          **compare_kw: Any) -> Any:
+    """One protocol: ``run_compare`` into its folder. Several (``--phases 5,10,25``): each into
+    ``<out>/p<N>/`` plus the combined table. ``dry_run``: print the plan, touch nothing."""
+    from .protocols import protocol_dirs, protocols_out_dir, run_protocols
+    from .streams import StreamSpec, describe_stream
+
+    phases, sets = tuple(phases), tuple(sets)
+    method_names = parse_methods(",".join(methods) if isinstance(methods, (list, tuple)) else methods)
+    seed_list = parse_seeds(seeds)
+    if len(phases) == 1:
+        out_dirs = {phases[0]: Path(out) if out is not None
+                    else default_out_dir(benchmark, phases[0], preset, epochs, sets)}
+    else:
+        out_dirs = protocol_dirs(Path(out) if out is not None
+                                 else protocols_out_dir(benchmark, phases, preset, epochs, sets),
+                                 phases)
+    if dry_run:
+        from .plan import build_plan
+        echo(build_plan(benchmark=benchmark, phases=phases, methods=method_names, seeds=seed_list,
+                        preset=preset, sets=sets, epochs=epochs, out_dirs=out_dirs,
+                        base_classes=compare_kw.get("base_classes"),
+                        class_order_seed=compare_kw.get("class_order_seed", 1993),
+                        data_root=compare_kw.get("data_root")))
+        return None
+    common = dict(methods=method_names, seeds=seed_list, preset=preset, epochs=epochs, sets=sets,
+                  echo=echo, quiet=quiet, **compare_kw)
+    if len(phases) == 1:
+        return run_compare(benchmark=benchmark, phases=phases[0], out=out_dirs[phases[0]], **common)
+    probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)
+
+    def validate(n: int) -> None:
+        describe_stream(StreamSpec(**stream_settings(
+            probe, name=benchmark, phases=n, base_classes=compare_kw.get("base_classes"),
+            class_order_seed=compare_kw.get("class_order_seed", 1993),
+            data_root=compare_kw.get("data_root"))))
+
+    return run_protocols(benchmark=benchmark, phases=phases, out=out_dirs[phases[0]].parent,
+                         run_compare=run_compare, validate=validate, method_order=method_names,
+                         **common)
+
+
+def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
+    """StreamSpec keywords: the stream options plus the preset's data settings."""
+    return dict(stream_kw, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
+                image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order)
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:

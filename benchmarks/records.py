@@ -131,6 +131,17 @@ def find_record_files(out_dir: Path) -> list[Path]:
     return sorted((Path(out_dir) / "runs").glob("*/seed*.json"))
 
 
+def usable_records(out_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """The valid run records under <out>/runs and (path, reason) of every unusable file."""
+    records, problems = [], []
+    for path in find_record_files(out_dir):
+        try:
+            records.append(load_record(path))
+        except RecordError as exc:
+            problems.append((path, str(exc)))
+    return records, problems
+
+
 def average_forgetting(exp_accuracy: list[list[float]]) -> float | None:
     """Standard average forgetting (Chaudhry et al. 2018) from the lower-triangular matrix
     ``a[i][j]`` = accuracy on experience j after phase i: for each experience j < T (T = last

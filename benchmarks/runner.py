@@ -56,12 +56,16 @@ class RunSpec:
     execution: tuple[tuple[str, Any], ...] = ()
 
     def key(self) -> str:
-        """Hash of the spec: a run file or checkpoint is reused only if its key matches."""
+        """Hash of the spec: a run file or checkpoint is reused only if its key matches. Only
+        the settings that reach this method count (see RunConfig.key_settings)."""
+        info = get_method(self.method)
+        settings = self.config.key_settings(method=self.method, family=info.family,
+                                            uses_memory=info.memory != "none")
         fields = {"benchmark": self.benchmark, "phases": self.phases,
                   "method": self.method, "seed": self.seed, "device": self.device,
                   "base_classes": self.base_classes,
                   "class_order_seed": self.class_order_seed,
-                  "config": self.config.to_dict(), "schema": SCHEMA_VERSION}
+                  "config": settings, "schema": SCHEMA_VERSION}
         if self.execution:
             fields["execution"] = dict(self.execution)
         text = json.dumps(fields, sort_keys=True)

@@ -3,6 +3,7 @@ class-balanced set, one pass after every level-1 epoch, with their own optimizer
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -23,9 +24,17 @@ class AggregationUpdatePlugin(SupervisedPlugin):
     new classes, (new classes x per-class budget) samples drawn at random with replacement from
     the new data, with train augmentation. ``memory`` is the strategy's exemplar memory (the
     same HerdingMemoryPlugin instance that is among its plugins), handed in as Avalanche's own
-    ReplayPlugin is handed its storage policy. ``augmentation`` is the batch augmentation the
-    level-1 batches get (``augment.BatchAugmentation``), applied to every balanced batch on the
-    device; leave it None when the dataset's own train transform augments.
+    ReplayPlugin is handed its storage policy. ``new_per_class`` fixes the draws per new class
+    (the reference draws --nb_protos = 20 whatever the budget); None = the memory's budget.
+    ``augmentation`` is the batch augmentation the level-1 batches get
+    (``augment.BatchAugmentation``), applied to every balanced batch on the device; leave it
+    None when the dataset's own train transform augments. ``use_amp``: bf16 autocast on CUDA.
+
+    Reference behaviour, off by default (each documented in docs/reproduce-paper.md):
+    ``step_at_epoch_start`` steps the lr scheduler before each epoch (decays one epoch early);
+    ``accumulate_grad`` never zeroes the a_k gradient, so level-1 batches add to it too (the
+    reference's LUCIR trainer); ``reference_loader`` iterates the balanced set unshuffled, new
+    draws first, then the exemplars.
     """
 
     def __init__(
@@ -39,6 +48,10 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         gamma: float = 0.1,
         batch_size: int = 128,
         num_workers: int = 0,
+        new_per_class: int | None = None,
+        step_at_epoch_start: bool = False,
+        accumulate_grad: bool = False,
+        reference_loader: bool = False,
         augmentation: Callable[[Tensor], Tensor] | None = None,
         use_amp: bool = False,
     ) -> None:
@@ -53,11 +66,16 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.gamma = gamma
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.augmentation = augmentation  # the level-1 batch augmentation (None: the dataset's own)
-        self.use_amp = use_amp  # bf16 autocast on CUDA, as the strategy's forward
+        self.new_per_class = new_per_class
+        self.step_at_epoch_start = step_at_epoch_start
+        self.accumulate_grad = accumulate_grad
+        self.reference_loader = reference_loader
+        self.augmentation = augmentation
+        self.use_amp = use_amp
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.balanced_set: AvalancheDataset | None = None
+        self.carried_grad: list[torch.Tensor | None] | None = None  # accumulate_grad only
 
     @staticmethod
     def _aggregated(strategy) -> AggregatedBackbone | None:
@@ -77,17 +95,37 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         milestones = self.milestones if self.milestones is not None else getattr(strategy, "lr_milestones", [])
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(milestones), self.gamma)
         self.balanced_set = self.build_balanced_set(strategy)
+        if self.accumulate_grad:  # level-1 backward passes reach the a_k too, as in the reference
+            for a, carried in zip(backbone.alphas.parameters(), self.carried_grad or ()):
+                if a.grad is None and carried is not None:  # resumed: pickling drops .grad
+                    a.grad = carried.to(a.device)
+            for a in backbone.alphas.parameters():
+                a.requires_grad_(True)
 
     def build_balanced_set(self, strategy) -> AvalancheDataset:
         memory = self.memory
         new_data = strategy.experience.dataset.train()
         num_new = len(strategy.experience.classes_in_this_experience)
         num_classes = len(set(memory.seen_classes) | set(strategy.experience.classes_in_this_experience))
-        draws = num_new * memory.budget_per_class(num_classes)
-        picks = torch.randint(len(new_data), (draws,)).tolist()
+        per_class = self.new_per_class or memory.budget_per_class(num_classes)
+        picks = torch.randint(len(new_data), (num_new * per_class,)).tolist()
         balanced = new_data.subset(picks)
         old = memory.memory_dataset()
-        return (balanced if old is None else old.concat(balanced)).train()
+        if old is None:
+            return balanced.train()
+        return (balanced.concat(old) if self.reference_loader else old.concat(balanced)).train()
+
+    def balanced_loader(self, device: torch.device) -> DataLoader:
+        """This epoch's level-2 loader (shuffled, or in the reference's fixed order)."""
+        return DataLoader(self.balanced_set, batch_size=self.batch_size,
+                          shuffle=not self.reference_loader, num_workers=self.num_workers,
+                          pin_memory=device.type == "cuda")
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        if self.scheduler is not None and self.step_at_epoch_start:
+            with warnings.catch_warnings():  # torch warns: step() before optimizer.step()
+                warnings.simplefilter("ignore", UserWarning)
+                self.scheduler.step()
 
     def after_training_epoch(self, strategy, **kwargs) -> None:
         if self.optimizer is None:
@@ -100,14 +138,12 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         was_training = strategy.model.training
         strategy.model.eval()
         device = torch.device(strategy.device)
-        loader = DataLoader(self.balanced_set, batch_size=self.batch_size, shuffle=True,
-                            num_workers=self.num_workers, pin_memory=device.type == "cuda")
         autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                                   enabled=self.use_amp and device.type == "cuda")
         try:
             for p in frozen:
                 p.requires_grad_(False)
-            for batch in loader:
+            for batch in self.balanced_loader(device):
                 x = batch[0].to(device, non_blocking=True)
                 y = batch[1].to(device, non_blocking=True)
                 if self.augmentation is not None:
@@ -118,20 +154,26 @@ class AggregationUpdatePlugin(SupervisedPlugin):
                     loss = F.cross_entropy(strategy.model(x).float(), y)
                 grads = torch.autograd.grad(loss, alphas)
                 for a, g in zip(alphas, grads):
-                    a.requires_grad_(False)
-                    a.grad = g
+                    a.requires_grad_(self.accumulate_grad)
+                    a.grad = g if not self.accumulate_grad or a.grad is None else a.grad + g
                 self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                if not self.accumulate_grad:
+                    self.optimizer.zero_grad(set_to_none=True)
         finally:
             for a in alphas:
-                a.requires_grad_(False)
+                a.requires_grad_(self.accumulate_grad)
             for p in frozen:
                 p.requires_grad_(True)
             strategy.model.train(was_training)
-        self.scheduler.step()
+        if not self.step_at_epoch_start:
+            self.scheduler.step()
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.balanced_set = None  # keeps checkpoints small; rebuilt each experience
+        backbone = self._aggregated(strategy)
+        if self.accumulate_grad and backbone is not None:  # carried into the next phase
+            self.carried_grad = [None if a.grad is None else a.grad.detach().clone()
+                                 for a in backbone.alphas.parameters()]
 
 
 __all__ = ["AggregationUpdatePlugin"]

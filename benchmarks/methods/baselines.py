@@ -65,7 +65,7 @@ def avl_icarl(cfg, bench, device, evaluator):
         feature_extractor=backbone, classifier=head, optimizer=opt,
         memory_size=cfg.memory_total if fixed else cfg.memory_per_class,
         buffer_transform=None, fixed_memory=fixed,
-        plugins=[*augmentation_plugins(bench), schedule(cfg, opt)],
+        plugins=[*augmentation_plugins(cfg, bench), schedule(cfg, opt)],
         **common_kwargs(cfg, device, evaluator))
     return strategy
 

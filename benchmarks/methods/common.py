@@ -27,9 +27,20 @@ def make_backbone(bench: Any):
     return build_backbone(bench.backbone, in_channels(bench), input_norm=input_norm)
 
 
-def augmentation_plugins(bench: Any) -> list[Any]:
-    """The batched path's per-mini-batch augmentation, as a plugin any strategy can take."""
+def batch_augmentation(cfg: "RunConfig", bench: Any):
+    """The stream's per-mini-batch augmentation plus the preset's ColorJitter brightness
+    (``data.color_jitter``); None on the per-sample path, where the datasets augment."""
     augmentation = getattr(bench, "augmentation", None)
+    jitter = float(getattr(cfg, "color_jitter", 0.0) or 0.0)
+    if augmentation is None or not jitter:
+        return augmentation
+    import dataclasses
+    return dataclasses.replace(augmentation, brightness=jitter)
+
+
+def augmentation_plugins(cfg: "RunConfig", bench: Any) -> list[Any]:
+    """The batched path's per-mini-batch augmentation, as a plugin any strategy can take."""
+    augmentation = batch_augmentation(cfg, bench)
     if augmentation is None:
         return []
     from aanets_avalanche.augment import BatchAugmentPlugin
@@ -66,11 +77,15 @@ def sgd(cfg: "RunConfig", params):
 
 
 def schedule(cfg: "RunConfig", optimizer):
-    """Per-phase MultiStepLR, stepped at the end of each epoch, reset at each phase."""
+    """Per-phase MultiStepLR (or cosine annealing over the phase's epochs, as the preset says),
+    stepped at the end of each epoch, reset at each phase."""
     import torch
     from avalanche.training.plugins import LRSchedulerPlugin
-    sched = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.lr_milestones),
-                                                 gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    else:
+        sched = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.lr_milestones),
+                                                     gamma=cfg.lr_gamma)
     return LRSchedulerPlugin(sched, reset_scheduler=True, reset_lr=True, step_granularity="epoch")
 
 
@@ -82,6 +97,6 @@ def common_kwargs(cfg: "RunConfig", device, evaluator) -> dict[str, Any]:
 def baseline(cls, cfg, bench, device, evaluator, *, incremental=True, extra_plugins=(), **kw):
     model = feature_classifier(bench, incremental=incremental)
     opt = sgd(cfg, model.parameters())
-    plugins = [*augmentation_plugins(bench), schedule(cfg, opt), *extra_plugins]
+    plugins = [*augmentation_plugins(cfg, bench), schedule(cfg, opt), *extra_plugins]
     return cls(model=model, optimizer=opt, criterion=nn.CrossEntropyLoss(), plugins=plugins,
                **common_kwargs(cfg, device, evaluator), **kw)

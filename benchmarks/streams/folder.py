@@ -14,8 +14,8 @@ from torch.utils.data import Dataset
 from benchmarks.errors import UserError
 
 from .common import TensorImages, per_class_subset, small_image_pipeline
-from .registry import (DATA_ROOT_ENV, SMALL_IMAGE_MAX, LoadedData, StreamSpec, register_stream,
-                       resolve_data_root)
+from .registry import (DATA_ROOT_ENV, SMALL_IMAGE_MAX, LoadedData, StreamSizes, StreamSpec,
+                       backbone_for_side, register_stream, resolve_data_root)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -101,6 +101,7 @@ class ImageFiles(Dataset):
     "any class-per-folder image tree with train/ and val/ or test/ (e.g. ImageNet-Subset); "
     "--data-root is the tree",
     lambda spec: folder_classes(resolve_data_root(spec)),
+    sizes=lambda spec: _folder_sizes(spec),
 )
 def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
     from torchvision.transforms import v2
@@ -139,3 +140,20 @@ def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
     train_t = v2.Compose(crop + [v2.RandomHorizontalFlip()] + normalize)
     eval_t = v2.Compose(centre + normalize)
     return LoadedData(train, test, train_t, eval_t, (3, size, size), per_sample_random=True)
+
+
+def _folder_sizes(spec: StreamSpec) -> StreamSizes:
+    """Files per training class and the backbone (from the first image's header only)."""
+    from PIL import Image
+
+    root = resolve_data_root(spec)
+    classes = folder_classes(root)
+    paths, labels = folder_files(_folder_split_dirs(root)[0], classes)
+    if not paths:
+        raise UserError(f"split-folder found no images under {root} ({_FOLDER_LAYOUT})")
+    if spec.image_size:
+        side = spec.image_size
+    else:
+        with Image.open(paths[0]) as image:
+            side = max(image.size)
+    return StreamSizes(np.bincount(labels, minlength=len(classes)).tolist(), backbone_for_side(side))

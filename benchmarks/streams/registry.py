@@ -36,7 +36,9 @@ class StreamSpec:
     phases: incremental phases after the base phase. base_classes: None = half the classes.
     data_root: None = $AANETS_DATA_ROOT, else ./data (for split-folder: the image tree itself).
     train_per_class / test_per_class: deterministic per-class subsample (seeded by
-    class_order_seed), for CPU presets. image_size / mean / std: split-folder only.
+    class_order_seed), for CPU presets. image_size: split-folder only. mean / std: the
+    normalisation statistics (None = the data source's own, e.g. ImageNet's for split-folder).
+    class_order: the class order as original class ids (None = drawn with class_order_seed).
     download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
     input_pipeline: "batched" (datasets yield uint8 images; augmentation runs once per
     mini-batch on the training device and normalisation is the model's first layer) or
@@ -53,6 +55,7 @@ class StreamSpec:
     image_size: int | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    class_order: tuple[int, ...] | None = None
     download: bool = True
     input_pipeline: str = "batched"
 
@@ -105,6 +108,14 @@ class LoadedData:
     per_sample_random: bool = False
 
 
+@dataclass(frozen=True)
+class StreamSizes:
+    """What a plan (compare --dry-run) needs before any image is decoded."""
+
+    train_per_class: list[int]  # training images of each class, indexed by original class id
+    backbone: str               # "resnet32" or "resnet18", as build_stream will choose
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -114,19 +125,33 @@ class _StreamDef:
     description: str
     class_names: Callable[[StreamSpec], list[str]]  # cheap: no image is read
     load: Callable[[StreamSpec, Path], LoadedData]
+    sizes: Callable[[StreamSpec], StreamSizes] | None = None  # cheap: no image is decoded
 
 
 _REGISTRY: dict[str, _StreamDef] = {}
 
 
-def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]]):
-    """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``."""
+def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]],
+                    sizes: Callable[[StreamSpec], StreamSizes] | None = None):
+    """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``; ``sizes``
+    tells the dry-run plan the training images per class and the backbone without loading."""
 
     def decorate(load: Callable[[StreamSpec, Path], LoadedData]):
-        _REGISTRY[name] = _StreamDef(name, description, class_names, load)
+        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes)
         return load
 
     return decorate
+
+
+def stream_sizes(spec: StreamSpec) -> StreamSizes | None:
+    """Training images per class and backbone of a stream without loading it (None: unknown)."""
+    sizes = _stream_def(spec.name).sizes
+    return None if sizes is None else sizes(spec)
+
+
+def backbone_for_side(side: int) -> str:
+    """Inputs up to SMALL_IMAGE_MAX pixels use ResNet-32, larger ones ResNet-18."""
+    return "resnet32" if side <= SMALL_IMAGE_MAX else "resnet18"
 
 
 def list_streams() -> list[tuple[str, str]]:
@@ -182,7 +207,18 @@ def describe_stream(spec: StreamSpec) -> StreamLayout:
     definition = _stream_def(spec.name)
     names = definition.class_names(spec)
     phases = _phase_classes(spec, len(names))
-    return StreamLayout(spec.name, class_order(len(names), spec.class_order_seed), phases, names)
+    return StreamLayout(spec.name, _class_order(spec, len(names)), phases, names)
+
+
+def _class_order(spec: StreamSpec, num_classes: int) -> list[int]:
+    """The given class order (checked: every class id once) or the seeded one."""
+    if spec.class_order is None:
+        return class_order(num_classes, spec.class_order_seed)
+    order = [int(c) for c in spec.class_order]
+    if sorted(order) != list(range(num_classes)):
+        raise UserError(f"the class order must list each of the {num_classes} class ids of "
+                        f"{spec.name} (0..{num_classes - 1}) exactly once; got {len(order)} ids")
+    return order
 
 
 def resolve_data_root(spec: StreamSpec) -> Path:
@@ -221,7 +257,7 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         phase_classes=layout.phase_classes,
         num_classes=layout.num_classes,
         input_shape=loaded.input_shape,
-        backbone="resnet32" if side <= SMALL_IMAGE_MAX else "resnet18",
+        backbone=backbone_for_side(side),
         class_names=layout.class_names,
         input_pipeline=spec.input_pipeline,
         augmentation=loaded.augmentation,
