@@ -255,11 +255,20 @@ def test_class_order_given_as_a_list_and_checked():
 
 
 def test_normalisation_statistics_are_a_setting(shared_data):
-    """A CIFAR-like folder tree can use the CIFAR statistics instead of ImageNet's: both
-    normalisations undo to the same pixels."""
+    """A CIFAR-like folder tree can use the CIFAR statistics instead of ImageNet's. Batched
+    path: the model's first layer gets them, the datasets keep the raw pixels; per-sample
+    path: both normalisations undo to the same pixels."""
     cifar_mean, cifar_std = (0.5071, 0.4866, 0.4409), (0.2009, 0.1984, 0.2023)
     kw = dict(name="split-folder", phases=1, data_root=str(shared_data / "cifar10-jpeg"),
               train_per_class=1, test_per_class=1)
+    batched_default, batched_cifar = (build_stream(StreamSpec(**kw, **stats)) for stats in
+                                      ({}, dict(mean=cifar_mean, std=cifar_std)))
+    assert batched_default.normalization == (IMAGENET_MEAN, IMAGENET_STD)
+    assert batched_cifar.normalization == (cifar_mean, cifar_std)
+    assert torch.equal(batched_default.benchmark.test_stream[0].dataset.eval()[0][0],
+                       batched_cifar.benchmark.test_stream[0].dataset.eval()[0][0])
+
+    kw["input_pipeline"] = "per-sample"
     default = build_stream(StreamSpec(**kw)).benchmark.test_stream[0].dataset.eval()[0][0]
     cifar = (build_stream(StreamSpec(**kw, mean=cifar_mean, std=cifar_std))
              .benchmark.test_stream[0].dataset.eval()[0][0])

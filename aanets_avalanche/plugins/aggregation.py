@@ -115,11 +115,12 @@ class AggregationUpdatePlugin(SupervisedPlugin):
             return balanced.train()
         return (balanced.concat(old) if self.reference_loader else old.concat(balanced)).train()
 
-    def balanced_loader(self, device: torch.device) -> DataLoader:
-        """This epoch's level-2 loader (shuffled, or in the reference's fixed order)."""
+    def balanced_loader(self, device: torch.device | None = None) -> DataLoader:
+        """This epoch's level-2 loader (shuffled, or in the reference's fixed order); memory is
+        pinned when the batches go to a CUDA ``device``."""
         return DataLoader(self.balanced_set, batch_size=self.batch_size,
                           shuffle=not self.reference_loader, num_workers=self.num_workers,
-                          pin_memory=device.type == "cuda")
+                          pin_memory=device is not None and device.type == "cuda")
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
         if self.scheduler is not None and self.step_at_epoch_start:
