@@ -13,7 +13,9 @@ from benchmarks.streams import StreamLayout, StreamSpec, describe_stream
 
 
 class _Cli(click.Group):
-    """Group that turns a UserError from any command into one line and exit code 2."""
+    """Group that turns a UserError from any command into one line and exit code 2, and Ctrl-C
+    into one line and exit code 130 (the shell's code for SIGINT); every file is written
+    atomically and every phase checkpointed, so running the same command again resumes."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -21,6 +23,9 @@ class _Cli(click.Group):
         except UserError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command to resume", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Cli)
@@ -124,6 +129,9 @@ def list_command() -> None:
 @click.option("--dry-run", is_flag=True,
               help="Print the plan (runs, settings, memory, images to train) and stop: no data "
                    "is loaded, nothing is trained or written.")
+@click.option("--skip-bad-images", is_flag=True,
+              help="split-folder: train without unreadable images (counted in each run record) "
+                   "instead of stopping.")
 @click.option("--num-workers", type=int, default=None,
               help="DataLoader worker processes [default: 0 for in-memory data, else one per "
                    "spare core, at most 8].")
@@ -132,7 +140,8 @@ def list_command() -> None:
               help="torch.compile the model (AANets-library methods; eager with a note where "
                    "unsupported).")
 def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            sets, epochs, out, device, quiet, dry_run, num_workers, amp, compile_model) -> None:
+            sets, epochs, out, device, quiet, dry_run, skip_bad_images, num_workers, amp,
+            compile_model) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase. Several phase counts (--phases 5,10,25) run
     one protocol folder each plus a combined table."""
@@ -142,9 +151,9 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
                           seeds=seeds, preset=preset, sets=sets, epochs=epochs,
                           data_root=data_root, out=out, device=device, quiet=quiet,
                           dry_run=dry_run, base_classes=base_classes,
-                          class_order_seed=class_order_seed, amp=amp, num_workers=num_workers,
-                          compile=compile_model, echo=click.echo,
-                          warn=lambda msg: click.echo(msg, err=True))
+                          class_order_seed=class_order_seed, skip_bad_images=skip_bad_images,
+                          amp=amp, num_workers=num_workers, compile=compile_model,
+                          echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
 
 
 @cli.command()

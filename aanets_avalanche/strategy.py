@@ -21,6 +21,8 @@ from .plugins import (
     ICaRLDistillationPlugin,
     LUCIRDistillationPlugin,
 )
+from .validation import (check_int, check_milestones, check_optional_real, check_real,
+                         memory_budget)
 
 FLAVOURS = ("lucir", "icarl")
 LR_SCHEDULES = ("multistep", "cosine")
@@ -47,6 +49,10 @@ class AANetsStrategy(SupervisedTemplate):
     ``branch_mode`` picks the network: "aanets" (stable + plastic blocks, a_k learned by the
     level-2 update), "single" (one plain network: LUCIR or iCaRL without AANets) or
     "dual-free" (two plastic blocks mixed 0.5/0.5, the reference's ablation).
+
+    Memory: ``memory_per_class`` exemplars per class (20 when neither is given) or a fixed
+    ``memory_total`` shared by all classes seen. Every numeric argument is checked here (finite,
+    in range) and a bad one raises ValueError naming it.
 
     ``lr`` applies to every level-1 parameter group; ``stable_lr`` / ``plastic_lr`` override it
     for one branch of the aggregated network (0 freezes that branch, the reference's "fixed").
@@ -81,7 +87,7 @@ class AANetsStrategy(SupervisedTemplate):
         lr_gamma: float = 0.1,
         train_mb_size: int = 128,
         eval_mb_size: int = 100,
-        memory_per_class: int | None = 20,
+        memory_per_class: int | None = None,
         memory_total: int | None = None,
         lambda_base: float = 5.0,
         margin: float = 0.5,
@@ -112,6 +118,31 @@ class AANetsStrategy(SupervisedTemplate):
             raise ValueError(f"branch_mode must be one of {BRANCH_MODES}, got {branch_mode!r}")
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        lr = check_real("lr", lr, low=0)
+        stable_lr = check_optional_real("stable_lr", stable_lr, low=0)
+        plastic_lr = check_optional_real("plastic_lr", plastic_lr, low=0)
+        momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
+        weight_decay = check_real("weight_decay", weight_decay, low=0)
+        train_epochs = check_int("train_epochs", train_epochs, low=1)
+        lr_milestones = check_milestones("lr_milestones", lr_milestones)
+        lr_gamma = check_real("lr_gamma", lr_gamma, low=0, low_open=True)
+        train_mb_size = check_int("train_mb_size", train_mb_size, low=1)
+        eval_mb_size = check_int("eval_mb_size", eval_mb_size, low=1)
+        memory_per_class, memory_total = memory_budget(memory_per_class, memory_total)
+        eval_every = check_int("eval_every", eval_every, low=-1)
+        num_workers = check_int("num_workers", num_workers, low=0)
+        # checked here under the strategy's names even when this flavour does not use them
+        lambda_base = check_real("lambda_base", lambda_base, low=0)
+        margin = check_real("margin", margin, low=0)
+        ranking_k = check_int("ranking_k", ranking_k, low=1)
+        ranking_weight = check_real("ranking_weight", ranking_weight, low=0)
+        kd_temperature = check_real("kd_temperature", kd_temperature, low=0, low_open=True)
+        kd_beta = check_real("kd_beta", kd_beta, low=0)
+        fusion_lr = check_real("fusion_lr", fusion_lr, low=0)
+        if fusion_milestones is not None:
+            fusion_milestones = check_milestones("fusion_milestones", fusion_milestones)
+        if balanced_per_class is not None:
+            balanced_per_class = check_int("balanced_per_class", balanced_per_class, low=1)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.lr_schedule = lr_schedule

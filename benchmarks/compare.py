@@ -9,6 +9,7 @@ Output layout of one comparison (default folder runs/<benchmark>-p<phases>-<pres
     <out>/runs/<method>/seed<k>.json one record per finished run
     <out>/checkpoints/<method>/seed<k>.pt  latest finished phase of an unfinished run
     <out>/table.md, table.csv, accuracy.png
+    <out>/.compare.lock             held by the running compare (one writer per folder)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,9 +27,11 @@ from typing import Any, Callable, Sequence
 from .config import list_presets, load_config
 from .errors import UserError
 from .io import atomic_write_text
-from .methods import list_methods, parse_methods
+from .lock import OutputFolderLock
+from .methods import get_method, list_methods, parse_methods
+from .outdir import (is_write_failure, remove_stale_temp_files_below, scan_out_dir,
+                     user_error_for_os_error)
 from .protocols import parse_int_list, settings_tag
-from .records import RecordError, find_record_files, load_record
 from .report import ReportResult, rebuild_report
 from .runtime import SpeedOptions, key_part
 
@@ -99,9 +103,8 @@ def prepare_out_dir(out: Path) -> Path:
         raise UserError(f"output folder {out} exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{time.time_ns()}"
-        probe.write_text("ok")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=out):  # nameless where the OS allows: nothing to leave
+            pass
     except OSError as exc:
         raise UserError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
     return out
@@ -115,14 +118,13 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 epochs: int | None = None, data_root: str | None = None,
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
-                sets: Sequence[str] = (),
+                sets: Sequence[str] = (), skip_bad_images: bool = False,
                 amp: bool = False, num_workers: int | None = None, compile: bool = False,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
     """Train every missing (method, seed) run, then rebuild the report. See module docstring.
     ``sets`` are ``dotted.key=value`` overrides of the preset (``--set``)."""
-    from .runner import RunSpec, resolve_device, run_one  # avalanche import: only when running
-    from .streams import StreamSpec, build_stream, describe_stream
+    from .streams import StreamSpec, describe_stream
 
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     say = (lambda msg: None) if quiet else echo
@@ -136,17 +138,50 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     sets = tuple(sets)
     probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)  # well-formed, typed
     speed = SpeedOptions(amp=amp, num_workers=num_workers, compile=compile)
-    resolved_device = resolve_device(device)
     stream_kw = stream_settings(probe, name=benchmark, phases=phases, base_classes=base_classes,
-                                class_order_seed=class_order_seed, data_root=data_root)
+                                class_order_seed=class_order_seed, data_root=data_root,
+                                skip_bad_images=skip_bad_images)
     describe_stream(StreamSpec(**stream_kw))  # benchmark name, phases, class order: no data read
     out_dir = (Path(out) if out is not None
                else default_out_dir(benchmark, phases, preset, epochs, sets))
     prepare_out_dir(out_dir)
 
+    # one writer per folder: a second compare stops here, before the slow imports
+    try:
+        with OutputFolderLock(out_dir, command=shlex.join(sys.argv)):
+            return _compare_locked(
+                benchmark=benchmark, phases=phases, method_names=method_names,
+                seed_list=seed_list, preset=preset, epochs=epochs, sets=sets,
+                data_root=data_root, out_dir=out_dir, device=device, quiet=quiet,
+                base_classes=base_classes, class_order_seed=class_order_seed,
+                stream_kw=stream_kw, warn=warn, say=say, after_phase=after_phase,
+                started=started, speed=speed)
+    except OSError as exc:  # disk full, folder made read-only meanwhile: one line
+        if not is_write_failure(exc):
+            raise
+        raise user_error_for_os_error(exc, out_dir) from None
+
+
+def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...],
+                    seed_list: tuple[int, ...], preset: str, epochs: int | None,
+                    sets: tuple[str, ...], data_root: str | None, out_dir: Path, device: str,
+                    quiet: bool, base_classes: int | None, class_order_seed: int,
+                    stream_kw: dict[str, Any], warn: Callable[[str], None],
+                    say: Callable[[str], None], after_phase: Callable[[Any, int], None] | None,
+                    started: float, speed: SpeedOptions) -> CompareResult:
+    """run_compare's work once it holds the folder's lock."""
+    from .runner import RunSpec, cpu_threads, resolve_device, run_one  # avalanche: only now
+    from .streams import StreamSpec, build_stream
+
+    resolved_device = resolve_device(device)
+    for removed in remove_stale_temp_files_below(out_dir):
+        say(f"removed {removed}, a temporary file left by a killed process")
+
     # 2. the stream (reads data: may fail on a missing dataset) and the frozen config
     say(f"building stream {benchmark} ({phases} phases, preset {preset})...")
     bench = build_stream(StreamSpec(**stream_kw))
+    for note in bench.notes:
+        say(note)
     cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs}, sets=sets)
 
     execution = tuple(sorted(key_part(speed, bench, resolved_device).items()))
@@ -156,36 +191,21 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                        device=resolved_device, base_classes=base_classes,
                        class_order_seed=class_order_seed, speed=speed, execution=execution)
 
-    # 3. what is already there: finished runs are kept, foreign ones stop us, broken ones redone
-    finished, unusable, conflicts = set(), [], []
-    requested = {(m, s) for m in method_names for s in seed_list}
-    for path in find_record_files(out_dir):
+    # 3. what is already there: finished runs are kept, runs with other settings stop us,
+    #    damaged files are set aside and their runs redone (benchmarks/outdir.py)
+    def registered(method: str) -> bool:
         try:
-            rec = load_record(path)
-        except RecordError as exc:
-            unusable.append((path, str(exc)))
-            continue
-        try:
-            same = rec["run_key"] == spec_for(rec["method"], rec["seed"]).key()
-        except UserError:  # a method no longer registered: leave its file alone
-            continue
-        if not same:
-            conflicts.append(path)
-        elif (rec["method"], rec["seed"]) in requested:
-            finished.add((rec["method"], rec["seed"]))
-    if conflicts:
-        raise UserError(f"{out_dir} already holds runs made with other settings (e.g. "
-                        f"{conflicts[0].relative_to(out_dir)}); use another --out or remove them")
-    redone = []
-    for path, reason in unusable:
-        backup = path.with_name(path.name + ".corrupt")
-        warn(f"warning: run file {path} is unusable ({reason}); moved to {backup.name}, "
-             "the run will be redone")
-        path.replace(backup)
-        method = path.parent.name
-        seed_text = path.stem.removeprefix("seed")
-        if seed_text.isdigit() and (method, int(seed_text)) in requested:
-            redone.append((method, int(seed_text)))
+            get_method(method)
+        except UserError:  # a method no longer registered: leave its files alone
+            return False
+        return True
+
+    folder = scan_out_dir(
+        out_dir, requested=[(m, s) for m in method_names for s in seed_list],
+        settings_for=lambda m, s: spec_for(m, s).settings() if registered(m) else None,
+        key_for=lambda m, s: spec_for(m, s).key() if registered(m) else None,
+        cpu_threads=cpu_threads() if resolved_device == "cpu" else None, warn=warn)
+    finished, redone = folder.finished, folder.redone
 
     command = canonical_command(benchmark=benchmark, phases=phases, methods=method_names,
                                 seeds=seed_list, preset=preset, epochs=epochs, data_root=data_root,

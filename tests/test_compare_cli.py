@@ -87,7 +87,7 @@ def test_corrupt_run_file_is_reported_and_redone(tmp_path, count_runs):
     assert result.exit_code == 0, result.output
     assert "naive/seed1.json is unusable" in result.stderr
     assert count_runs == [("naive", 1)]  # only the broken run is trained again
-    assert (out / "runs/naive/seed1.json.corrupt").exists()
+    assert len(list((out / "runs/naive").glob("seed1.json.damaged-*"))) == 1  # kept aside
     redone = load_record(path)
     assert redone["accuracy"] == original["accuracy"]  # same seed, same numbers
 

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..models import AggregatedBackbone
+from ..validation import check_int, check_milestones, check_real
 from .herding import HerdingMemoryPlugin
 
 
@@ -59,14 +60,15 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         if not isinstance(memory, HerdingMemoryPlugin):
             raise TypeError(f"memory must be a HerdingMemoryPlugin, got {type(memory).__name__}")
         self.memory = memory
-        self.fusion_lr = fusion_lr
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.milestones = None if milestones is None else list(milestones)
-        self.gamma = gamma
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.new_per_class = new_per_class
+        self.fusion_lr = check_real("fusion_lr", fusion_lr, low=0)
+        self.momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
+        self.milestones = None if milestones is None else check_milestones("milestones", milestones)
+        self.gamma = check_real("gamma", gamma, low=0, low_open=True)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.num_workers = check_int("num_workers", num_workers, low=0)
+        self.new_per_class = (None if new_per_class is None
+                              else check_int("new_per_class", new_per_class, low=1))
         self.step_at_epoch_start = step_at_epoch_start
         self.accumulate_grad = accumulate_grad
         self.reference_loader = reference_loader

@@ -15,6 +15,7 @@ from avalanche.core import SupervisedPlugin
 from torch import Tensor
 
 from ..features import FLIPS, extract_features
+from ..validation import check_int, memory_budget
 
 
 def herding_order(features: Tensor, count: int) -> Tensor:
@@ -75,8 +76,8 @@ HERDINGS = ("greedy", "reference")
 class HerdingMemoryPlugin(SupervisedPlugin):
     """Class-balanced exemplar memory filled by herding after each experience.
 
-    Budget: ``memory_per_class`` exemplars for every class seen (the paper's setting), or a
-    fixed ``memory_total`` shared evenly, ceil(total / classes seen) per class. Shrinking a
+    Budget: ``memory_per_class`` exemplars for every class seen (the paper's setting; 20 when
+    neither is given), or a fixed ``memory_total`` shared evenly, ceil(total / classes seen) per class. Shrinking a
     class keeps its best-ranked exemplars. Exemplars join the training data of later
     experiences. After each experience it also computes the NME class means.
 
@@ -88,7 +89,7 @@ class HerdingMemoryPlugin(SupervisedPlugin):
 
     def __init__(
         self,
-        memory_per_class: int | None = 20,
+        memory_per_class: int | None = None,
         memory_total: int | None = None,
         batch_size: int = 100,
         num_workers: int = 0,
@@ -96,21 +97,15 @@ class HerdingMemoryPlugin(SupervisedPlugin):
         nme_flip: str = "horizontal",
     ) -> None:
         super().__init__()
-        if (memory_per_class is None) == (memory_total is None):
-            raise ValueError("give exactly one of memory_per_class or memory_total")
         if herding not in HERDINGS:
             raise ValueError(f"herding must be one of {HERDINGS}, got {herding!r}")
         if nme_flip not in FLIPS:
             raise ValueError(f"nme_flip must be one of {FLIPS}, got {nme_flip!r}")
         self.herding = herding
         self.nme_flip = nme_flip
-        for name, value in (("memory_per_class", memory_per_class), ("memory_total", memory_total)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
-        self.memory_per_class = memory_per_class
-        self.memory_total = memory_total
-        self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.memory_per_class, self.memory_total = memory_budget(memory_per_class, memory_total)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.num_workers = check_int("num_workers", num_workers, low=0)
         self.ranked: dict[int, Tensor] = {}
         self.sources: dict[int, AvalancheDataset] = {}
         self.class_means: Tensor | None = None

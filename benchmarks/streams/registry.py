@@ -40,6 +40,7 @@ class StreamSpec:
     normalisation statistics (None = the data source's own, e.g. ImageNet's for split-folder).
     class_order: the class order as original class ids (None = drawn with class_order_seed).
     download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
+    skip_bad_images: split-folder only: leave unreadable images out (counted) instead of stopping.
     input_pipeline: "batched" (datasets yield uint8 images; augmentation runs once per
     mini-batch on the training device and normalisation is the model's first layer) or
     "per-sample" (torchvision transforms per image in the DataLoader, kept for comparison).
@@ -57,6 +58,7 @@ class StreamSpec:
     std: tuple[float, ...] | None = None
     class_order: tuple[int, ...] | None = None
     download: bool = True
+    skip_bad_images: bool = False
     input_pipeline: str = "batched"
 
 
@@ -88,6 +90,8 @@ class BuiltBenchmark:
     input_shape: tuple[int, int, int]  # (C, H, W) as fed to the model
     backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"
     class_names: list[str] | None
+    notes: tuple[str, ...] = ()  # what the loader decided for the user (input size, resizing)
+    skipped_images: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-images)
     input_pipeline: str = "batched"
     augmentation: Any = None  # aanets_avalanche.augment.BatchAugmentation for training batches
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # the model's (mean, std)
@@ -103,6 +107,8 @@ class LoadedData:
     train_transform: Callable | None
     eval_transform: Callable | None
     input_shape: tuple[int, int, int]
+    notes: tuple[str, ...] = ()
+    skipped_images: tuple[str, ...] = ()
     augmentation: Any = None  # batched path: what BatchAugmentPlugin applies per mini-batch
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # batched path
     per_sample_random: bool = False
@@ -202,8 +208,15 @@ def _phase_classes(spec: StreamSpec, num_classes: int) -> list[list[int]]:
     return phases
 
 
+MAX_CLASS_ORDER_SEED = 2**32 - 1  # NumPy's RandomState accepts 0 .. 2**32 - 1
+
+
 def describe_stream(spec: StreamSpec) -> StreamLayout:
     """Class order and per-phase classes without loading images (split-folder lists folders)."""
+    if (isinstance(spec.class_order_seed, bool) or not isinstance(spec.class_order_seed, int)
+            or not 0 <= spec.class_order_seed <= MAX_CLASS_ORDER_SEED):
+        raise UserError(f"--class-order-seed must be an integer in 0..{MAX_CLASS_ORDER_SEED}, "
+                        f"got {spec.class_order_seed}")
     definition = _stream_def(spec.name)
     names = definition.class_names(spec)
     phases = _phase_classes(spec, len(names))
@@ -259,6 +272,8 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         input_shape=loaded.input_shape,
         backbone=backbone_for_side(side),
         class_names=layout.class_names,
+        notes=loaded.notes,
+        skipped_images=loaded.skipped_images,
         input_pipeline=spec.input_pipeline,
         augmentation=loaded.augmentation,
         normalization=loaded.normalization,
