@@ -13,8 +13,9 @@ from torch import Tensor, nn
 
 from .augment import BatchAugmentPlugin
 from .compiled import compiled_forward
+from .contract import AANetsModel, require_aanets_model
 from .features import extract_features
-from .models import BRANCH_MODES, AggregatedBackbone, CosineIncrementalNet
+from .models import BRANCH_MODES, AggregatedBackbone
 from .plugins import (
     AggregationUpdatePlugin,
     HerdingMemoryPlugin,
@@ -73,7 +74,7 @@ class AANetsStrategy(SupervisedTemplate):
     def __init__(
         self,
         *,
-        model: CosineIncrementalNet,
+        model: AANetsModel,
         flavour: str = "lucir",
         branch_mode: str = "aanets",
         lr: float = 0.1,
@@ -110,8 +111,6 @@ class AANetsStrategy(SupervisedTemplate):
         fused_branches: bool = False,
         compile_model: bool = False,
     ) -> None:
-        if not isinstance(model, CosineIncrementalNet):
-            raise TypeError("AANetsStrategy needs a CosineIncrementalNet (backbone + cosine classifier)")
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
         if branch_mode not in BRANCH_MODES:
@@ -143,6 +142,7 @@ class AANetsStrategy(SupervisedTemplate):
             fusion_milestones = check_milestones("fusion_milestones", fusion_milestones)
         if balanced_per_class is not None:
             balanced_per_class = check_int("balanced_per_class", balanced_per_class, low=1)
+        require_aanets_model(model, "AANetsStrategy", levelled=branch_mode != "single")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.lr_schedule = lr_schedule
