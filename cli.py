@@ -161,9 +161,17 @@ def list_command() -> None:
 @click.option("--retries", type=int, default=None,
               help="Retries of a run whose worker died, with --executor ray [default: 2].")
 @click.pass_context
+@click.option("--num-workers", type=int, default=None,
+              help="DataLoader worker processes [default: 0 for in-memory data, else one per "
+                   "spare core, at most 8].")
+@click.option("--amp", is_flag=True, help="bf16 autocast on CUDA (AANets-library methods).")
+@click.option("--compile", "compile_model", is_flag=True,
+              help="torch.compile the model (AANets-library methods; eager with a note where "
+                   "unsupported).")
 def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds,
             preset, sets, epochs, out, device, quiet, dry_run, skip_bad_images, log,
-            executor, ray_address, gpus_per_run, max_parallel, retries) -> None:
+            executor, ray_address, gpus_per_run, max_parallel, retries, num_workers, amp,
+            compile_model) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase. Several phase counts (--phases 5,10,25) run
     one protocol folder each plus a combined table."""
@@ -178,7 +186,7 @@ def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, m
             preset=preset, sets=sets, epochs=epochs, data_root=data_root, out=out,
             device=device, quiet=quiet, dry_run=dry_run, base_classes=base_classes,
             class_order_seed=class_order_seed, skip_bad_images=skip_bad_images,
-            echo=click.echo,
+            amp=amp, num_workers=num_workers, compile=compile_model, echo=click.echo,
             warn=lambda msg: click.echo(msg, err=True), log=log, executor=chosen)
     finally:
         chosen.close()

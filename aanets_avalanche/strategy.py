@@ -9,8 +9,10 @@ import torch
 from avalanche.core import BasePlugin
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
-from torch import nn
+from torch import Tensor, nn
 
+from .augment import BatchAugmentPlugin
+from .compiled import compiled_forward
 from .contract import AANetsModel, require_aanets_model
 from .features import extract_features
 from .models import BRANCH_MODES, AggregatedBackbone
@@ -105,6 +107,9 @@ class AANetsStrategy(SupervisedTemplate):
         eval_every: int = -1,
         num_workers: int = 0,
         use_amp: bool = False,
+        batch_augmentation: Callable[[Tensor], Tensor] | None = None,
+        fused_branches: bool = False,
+        compile_model: bool = False,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
@@ -149,7 +154,8 @@ class AANetsStrategy(SupervisedTemplate):
         self.lr_milestones, self.lr_gamma = list(lr_milestones), lr_gamma
         self.num_workers = num_workers
         self.use_amp = bool(use_amp) and torch.device(device).type == "cuda"
-        self.grad_scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.fused_branches = fused_branches
+        self.compile_model = compile_model
 
         self.memory = HerdingMemoryPlugin(
             memory_per_class, memory_total, batch_size=eval_mb_size, num_workers=num_workers,
@@ -161,15 +167,20 @@ class AANetsStrategy(SupervisedTemplate):
         else:
             self.distillation = ICaRLDistillationPlugin(kd_temperature, kd_beta)
         own: list[BasePlugin] = [self.memory, self.distillation]
+        if batch_augmentation is not None:
+            own.insert(0, BatchAugmentPlugin(batch_augmentation))
+        self.aggregation: AggregationUpdatePlugin | None = None
         if branch_mode == "aanets":
-            own.append(AggregationUpdatePlugin(
+            self.aggregation = AggregationUpdatePlugin(
                 memory=self.memory, fusion_lr=fusion_lr, momentum=momentum,
                 weight_decay=weight_decay, milestones=fusion_milestones, gamma=lr_gamma,
                 batch_size=eval_mb_size, num_workers=num_workers,
                 new_per_class=balanced_per_class, step_at_epoch_start=reference_quirks,
                 accumulate_grad=reference_quirks and flavour == "lucir",
                 reference_loader=reference_quirks,
-            ))
+                augmentation=batch_augmentation, use_amp=self.use_amp,
+            )
+            own.append(self.aggregation)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)  # rebuilt per experience
         super().__init__(
             model=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(),
@@ -203,7 +214,8 @@ class AANetsStrategy(SupervisedTemplate):
             classifier.add_classes(len(new_classes))
             return model
         if self.branch_mode != "single" and not isinstance(model.backbone, AggregatedBackbone):
-            model.backbone = AggregatedBackbone(model.backbone, mode=self.branch_mode)
+            model.backbone = AggregatedBackbone(model.backbone, mode=self.branch_mode,
+                                                fused=self.fused_branches)
         feats, labels = extract_features(
             model, self.experience.dataset.eval(), batch_size=self.eval_mb_size, device=self.device,
             num_workers=self.num_workers,
@@ -264,23 +276,45 @@ class AANetsStrategy(SupervisedTemplate):
 
     def make_train_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
         workers = self.num_workers if num_workers is None else num_workers
+        kwargs.setdefault("persistent_workers", workers > 0)  # workers live across epochs
         super().make_train_dataloader(num_workers=workers, **kwargs)
 
     def make_eval_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
         workers = self.num_workers if num_workers is None else num_workers
         super().make_eval_dataloader(num_workers=workers, **kwargs)
 
-    # -- mixed precision (CUDA only) --------------------------------------------------------
+    def set_speed_options(self, *, num_workers: int | None = None, use_amp: bool | None = None,
+                          compile_model: bool | None = None) -> None:
+        """Change the loader workers, bf16 autocast (CUDA only) or torch.compile after
+        construction (the harness applies its command-line switches this way)."""
+        if num_workers is not None:
+            self.num_workers = self.memory.num_workers = num_workers
+            if self.aggregation is not None:
+                self.aggregation.num_workers = num_workers
+        if use_amp is not None:
+            self.use_amp = bool(use_amp) and self.device.type == "cuda"
+            if self.aggregation is not None:
+                self.aggregation.use_amp = self.use_amp
+        if compile_model is not None:
+            self.compile_model = compile_model
+
+    # -- mixed precision (bf16 autocast, CUDA only) and torch.compile ---------------------------
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
+
     def forward(self):
-        with torch.autocast(device_type=self.device.type, enabled=self.use_amp):
+        with self._autocast():
+            if self.compile_model:
+                return compiled_forward(self)
             return super().forward()
 
-    def backward(self) -> None:
-        self.grad_scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
+    def criterion(self):
+        with self._autocast():  # cross-entropy in float32 on bf16 logits
+            return super().criterion()
 
-    def optimizer_step(self) -> None:
-        self.grad_scaler.step(self.optimizer)
-        self.grad_scaler.update()
+    def _before_backward(self, **kwargs) -> None:
+        with self._autocast():  # the distillation terms run the old model here
+            super()._before_backward(**kwargs)
 
 
 __all__ = ["AANetsStrategy", "FLAVOURS", "LR_SCHEDULES", "default_aanets_evaluator"]

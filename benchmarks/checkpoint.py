@@ -69,6 +69,8 @@ ALLOWED_GLOBALS: tuple[str, ...] = (
     "torch.amp.grad_scaler.OptState", "torch.amp.grad_scaler._refresh_per_optimizer_state",
     "torch.utils.data._utils.collate.default_collate",
     # our library and harness
+    "aanets_avalanche.augment.BatchAugmentPlugin", "aanets_avalanche.augment.BatchAugmentation",
+    "aanets_avalanche.augment.InputNormalization",
     "aanets_avalanche.features.ClassifierInputCapture",
     "aanets_avalanche.models.aggregated.AggregatedBackbone",
     "aanets_avalanche.models.aggregated.ScaledFrozenConv2d",

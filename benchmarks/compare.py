@@ -31,6 +31,7 @@ from .outdir import (is_write_failure, remove_stale_temp_files_below, scan_out_d
                      user_error_for_os_error)
 from .protocols import parse_int_list, settings_tag
 from .report import ReportResult, rebuild_report
+from .runtime import SpeedOptions, key_part
 
 if TYPE_CHECKING:
     from .executors import Executor
@@ -73,7 +74,7 @@ def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None
 def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], seeds: Sequence[int],
                       preset: str, epochs: int | None, data_root: str | None, out: Path,
                       device: str, base_classes: int | None, class_order_seed: int,
-                      sets: Sequence[str] = ()) -> str:
+                      sets: Sequence[str] = (), speed: SpeedOptions | None = None) -> str:
     """The exact command that reproduces a comparison (every choice spelled out)."""
     args = ["python", "cli.py", "compare", "--benchmark", benchmark, "--phases", str(phases)]
     if base_classes is not None:
@@ -89,6 +90,11 @@ def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], se
     if data_root is not None:
         args += ["--data-root", data_root]
     args += ["--out", str(out), "--device", device]
+    if speed is not None:
+        if speed.num_workers is not None:
+            args += ["--num-workers", str(speed.num_workers)]
+        args += ["--amp"] if speed.amp else []
+        args += ["--compile"] if speed.compile else []
     return shlex.join(args)
 
 
@@ -115,6 +121,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
                 sets: Sequence[str] = (), skip_bad_images: bool = False,
+                amp: bool = False, num_workers: int | None = None, compile: bool = False,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None,
                 log: Sequence[str] = (), executor: Executor | None = None) -> CompareResult:
@@ -137,6 +144,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     sets = tuple(sets)
     probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)  # well-formed, typed
+    speed = SpeedOptions(amp=amp, num_workers=num_workers, compile=compile)
     stream_kw = stream_settings(probe, name=benchmark, phases=phases, base_classes=base_classes,
                                 class_order_seed=class_order_seed, data_root=data_root,
                                 skip_bad_images=skip_bad_images)
@@ -154,7 +162,8 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 data_root=data_root, out_dir=out_dir, device=device, quiet=quiet,
                 base_classes=base_classes, class_order_seed=class_order_seed,
                 stream_kw=stream_kw, warn=warn, say=say, after_phase=after_phase,
-                started=started, echo=echo, log_kinds=log_kinds, executor=executor)
+                started=started, echo=echo, log_kinds=log_kinds, speed=speed,
+                executor=executor)
     except OSError as exc:  # disk full, folder made read-only meanwhile: one line
         if not is_write_failure(exc):
             raise
@@ -168,7 +177,8 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
                     stream_kw: dict[str, Any], warn: Callable[[str], None],
                     say: Callable[[str], None], after_phase: Callable[[Any, int], None] | None,
                     started: float, echo: Callable[[str], None],
-                    log_kinds: tuple[str, ...], executor: Executor | None) -> CompareResult:
+                    log_kinds: tuple[str, ...], speed: SpeedOptions,
+                    executor: Executor | None) -> CompareResult:
     """run_compare's work once it holds the folder's lock."""
     from .executors import Cell, Job, make_executor
     from .executors.cell import remember_stream
@@ -190,10 +200,12 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
         say(note)
     cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs}, sets=sets)
 
+    execution = tuple(sorted(key_part(speed, bench, resolved_device).items()))
+
     def spec_for(method: str, seed: int) -> RunSpec:
         return RunSpec(benchmark=benchmark, phases=phases, method=method, seed=seed, config=cfg,
                        device=resolved_device, base_classes=base_classes,
-                       class_order_seed=class_order_seed)
+                       class_order_seed=class_order_seed, speed=speed, execution=execution)
 
     # 3. what is already there: finished runs are kept, runs with other settings stop us,
     #    damaged files are set aside and their runs redone (benchmarks/outdir.py)
@@ -216,7 +228,7 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
     command = canonical_command(benchmark=benchmark, phases=phases, methods=method_names,
                                 seeds=seed_list, preset=preset, epochs=epochs, data_root=data_root,
                                 out=out_dir, device=device, base_classes=base_classes,
-                                class_order_seed=class_order_seed, sets=sets)
+                                class_order_seed=class_order_seed, sets=sets, speed=speed)
     atomic_write_text(out_dir / "command.txt", command + "\n")
 
     # 4. train what is missing

@@ -35,6 +35,8 @@ from .methods import get_method, memory_plan
 from .progress import EpochProgress, phase_line
 from .outdir import set_aside, settings_difference, thread_count_error
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
+from .runtime import SpeedOptions
+from .runtime import apply as apply_speed_options
 
 _EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
 _STREAM_PREFIX = "Top1_Acc_Stream/eval_phase/test_stream"
@@ -53,6 +55,9 @@ class RunSpec:
     device: str = "cpu"
     base_classes: int | None = None     # None = the stream's default (half the classes)
     class_order_seed: int = 1993
+    speed: SpeedOptions = SpeedOptions()  # --amp / --num-workers / --compile
+    # what of the input path and the speed switches can change the numbers (runtime.key_part)
+    execution: tuple[tuple[str, Any], ...] = ()
 
     def settings(self) -> dict[str, Any]:
         """Everything that determines the run's numbers, as plain data: what the run key
@@ -61,10 +66,13 @@ class RunSpec:
         info = get_method(self.method)
         config = self.config.key_settings(method=self.method, family=info.family,
                                           uses_memory=info.memory != "none")
-        return {"benchmark": self.benchmark, "phases": self.phases, "method": self.method,
-                "seed": self.seed, "device": self.device, "base_classes": self.base_classes,
-                "class_order_seed": self.class_order_seed, "config": config,
-                "schema": SCHEMA_VERSION}
+        settings = {"benchmark": self.benchmark, "phases": self.phases, "method": self.method,
+                    "seed": self.seed, "device": self.device, "base_classes": self.base_classes,
+                    "class_order_seed": self.class_order_seed, "config": config,
+                    "schema": SCHEMA_VERSION}
+        if self.execution:  # the input path and the speed switches that can change numbers
+            settings["execution"] = dict(self.execution)
+        return settings
 
     def key(self) -> str:
         """Hash of the settings: a run file or checkpoint is reused only if its key matches."""
@@ -214,6 +222,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
 
     evaluator = build_evaluator(info.nme)
     strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
+    execution = apply_speed_options(strategy, spec.speed, bench)
     epoch_bar = EpochProgress(mode == "bars")
     strategy.plugins.append(epoch_bar)
     transient: list[Any] = [evaluator, epoch_bar]
@@ -232,6 +241,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             seed_everything(spec.seed)
             evaluator = build_evaluator(info.nme)
             strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
+            execution = apply_speed_options(strategy, spec.speed, bench)
             strategy.plugins.append(epoch_bar)
             transient = [evaluator, epoch_bar]
         else:
@@ -258,8 +268,8 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     try:
         for i in range(done["phase"] + 1, n_phases):
             start = time.perf_counter()
-            strategy.train(train_stream[i])
-            results = strategy.eval(test_stream[: i + 1])
+            strategy.train(train_stream[i], **execution["loader_kwargs"])
+            results = strategy.eval(test_stream[: i + 1], **execution["loader_kwargs"])
             m = phase_metrics(results, i)
             weights_fn = getattr(strategy, "aggregation_weights", None)
             weights = weights_fn() if callable(weights_fn) else None
@@ -289,7 +299,11 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             phase_bar.close()
         close_loggers(loggers)
 
+    execution = {k: v for k, v in execution.items() if k != "loader_kwargs"}
+    if execution["compile_applied"]:  # torch.compile falls back to eager where unsupported
+        execution["compile_applied"] = bool(getattr(strategy, "compile_model", False))
     record = build_record(spec, bench, done, command=command)
+    record["execution"] = execution
     if write_record:
         save_record(record_path(out_dir, spec.method, spec.seed), record)
     remove_checkpoint(ckpt)

@@ -6,6 +6,7 @@ from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.plugins import EvaluationPlugin
 
 from aanets_avalanche import AANetsStrategy, CosineIncrementalNet, build_backbone, nme_accuracy_metrics
+from aanets_avalanche.augment import InputNormalization
 from benchmarks.streams import StreamSpec, build_stream
 
 CNN = "Top1_Acc_Stream/eval_phase/test_stream/Task000"
@@ -18,8 +19,9 @@ def test_three_phase_aanets_on_fashion_mnist_beats_chance_widely(shared_data, fl
                                     train_per_class=100, test_per_class=50, download=False))
     torch.manual_seed(0)
     strategy = AANetsStrategy(
-        model=CosineIncrementalNet(build_backbone(built.backbone, built.input_shape[0])),
-        flavour=flavour, train_epochs=6, lr_milestones=(5,), train_mb_size=32, memory_per_class=10,
+        model=CosineIncrementalNet(build_backbone(built.backbone, built.input_shape[0],
+                                                  input_norm=InputNormalization(*built.normalization))),
+        batch_augmentation=built.augmentation, flavour=flavour, train_epochs=6, lr_milestones=(5,), train_mb_size=32, memory_per_class=10,
         fusion_lr=1e-3, device="cpu",
         evaluator=EvaluationPlugin(accuracy_metrics(stream=True), nme_accuracy_metrics(stream=True)),
     )

@@ -185,8 +185,26 @@ def test_fmnist_full_counts_per_experience(shared_data):
     assert [len(p) for p in built.phase_classes] == [5, 1, 1, 1, 1, 1]
     _assert_experiences_match_phases(built, train_per_class=6000, test_per_class=1000)
     train = built.benchmark.train_stream[0].dataset
+    # batched input path: the datasets yield the stored uint8 images in both groups; the crop
+    # (padding 28 // 8) and flip run per mini-batch, the normalisation in the model
+    assert torch.equal(train.train()[0][0], train.eval()[0][0])
+    assert train.eval()[0][0].dtype == torch.uint8
+    assert built.augmentation.padding == 3 and built.augmentation.flip
+    assert built.normalization == ((0.2860,), (0.3530,))
+
+
+def test_per_sample_input_path_keeps_torchvision_transforms(shared_data):
+    built = build_stream(StreamSpec("split-fmnist", phases=1, data_root=str(shared_data),
+                                    train_per_class=5, test_per_class=2, input_pipeline="per-sample"))
+    train = built.benchmark.train_stream[0].dataset
+    assert built.augmentation is None and built.normalization is None and built.per_sample_random
     assert torch.equal(train.eval()[0][0], train.eval()[0][0])  # eval group: no augmentation
     assert train.eval()[0][0].dtype == torch.float32
+
+
+def test_unknown_input_pipeline_is_refused():
+    with pytest.raises(UserError, match="input pipeline"):
+        build_stream(StreamSpec("split-digits", phases=1, input_pipeline="gpu"))
 
 
 def test_fmnist_subsample_is_exact(shared_data):
@@ -213,7 +231,7 @@ def test_folder_stream_on_cifar10_jpeg(shared_data):
     assert built.class_names == folder_classes(shared_data / "cifar10-jpeg")
     _assert_experiences_match_phases(built, train_per_class=12, test_per_class=5)
     x, y, _ = built.benchmark.train_stream[1].dataset[0]
-    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and y == built.phase_classes[1][0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.uint8 and y == built.phase_classes[1][0]
 
 
 def test_folder_stream_large_images_use_imagenet_recipe(shared_data):
@@ -237,11 +255,20 @@ def test_class_order_given_as_a_list_and_checked():
 
 
 def test_normalisation_statistics_are_a_setting(shared_data):
-    """A CIFAR-like folder tree can use the CIFAR statistics instead of ImageNet's: both
-    normalisations undo to the same pixels."""
+    """A CIFAR-like folder tree can use the CIFAR statistics instead of ImageNet's. Batched
+    path: the model's first layer gets them, the datasets keep the raw pixels; per-sample
+    path: both normalisations undo to the same pixels."""
     cifar_mean, cifar_std = (0.5071, 0.4866, 0.4409), (0.2009, 0.1984, 0.2023)
     kw = dict(name="split-folder", phases=1, data_root=str(shared_data / "cifar10-jpeg"),
               train_per_class=1, test_per_class=1)
+    batched_default, batched_cifar = (build_stream(StreamSpec(**kw, **stats)) for stats in
+                                      ({}, dict(mean=cifar_mean, std=cifar_std)))
+    assert batched_default.normalization == (IMAGENET_MEAN, IMAGENET_STD)
+    assert batched_cifar.normalization == (cifar_mean, cifar_std)
+    assert torch.equal(batched_default.benchmark.test_stream[0].dataset.eval()[0][0],
+                       batched_cifar.benchmark.test_stream[0].dataset.eval()[0][0])
+
+    kw["input_pipeline"] = "per-sample"
     default = build_stream(StreamSpec(**kw)).benchmark.test_stream[0].dataset.eval()[0][0]
     cifar = (build_stream(StreamSpec(**kw, mean=cifar_mean, std=cifar_std))
              .benchmark.test_stream[0].dataset.eval()[0][0])

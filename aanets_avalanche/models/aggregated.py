@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .fused import fused_level_forward, supports_fused
 from .resnet import Backbone
 
 BRANCH_MODES = ("aanets", "dual-free", "single")
@@ -47,14 +48,22 @@ def make_stable(level: nn.Module) -> nn.Module:
 
 
 class AggregatedBackbone(nn.Module):
-    """Two branches per level mixed by raw learnable scalars a_k (no softmax, no clamp)."""
+    """Two branches per level mixed by raw learnable scalars a_k (no softmax, no clamp).
 
-    def __init__(self, backbone: Backbone, mode: str = "aanets", init_alpha: float = 0.5) -> None:
+    ``fused=True`` computes both branches of a level as one network over concatenated channels
+    (models/fused.py): same function, same parameters, same state_dict as the plain form, so
+    checkpoints of either form load into the other; levels made of other layers run plain.
+    """
+
+    def __init__(self, backbone: Backbone, mode: str = "aanets", init_alpha: float = 0.5,
+                 fused: bool = False) -> None:
         super().__init__()
         if mode not in ("aanets", "dual-free"):
             raise ValueError(f"AggregatedBackbone mode must be 'aanets' or 'dual-free', got {mode!r}")
         self.mode = mode
+        self.fused = fused
         self.out_dim = backbone.out_dim
+        self.input_norm = copy.deepcopy(getattr(backbone, "input_norm", None))
         first = make_stable if mode == "aanets" else copy.deepcopy
         self.stable_levels = nn.ModuleList(first(level) for level in backbone.levels)
         self.plastic_levels = nn.ModuleList(copy.deepcopy(level) for level in backbone.levels)
@@ -65,9 +74,26 @@ class AggregatedBackbone(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        for stable, plastic, alpha in zip(self.stable_levels, self.plastic_levels, self.alphas):
-            x = alpha * stable(x) + (1 - alpha) * plastic(x)
+        if self.input_norm is not None:
+            x = self.input_norm(x)
+        fusable = self._fusable() if self.fused else ()
+        for k, (stable, plastic, alpha) in enumerate(zip(self.stable_levels, self.plastic_levels,
+                                                         self.alphas)):
+            if k in fusable:
+                out_stable, out_plastic = fused_level_forward(stable, plastic, x)
+            else:
+                out_stable, out_plastic = stable(x), plastic(x)
+            x = alpha * out_stable + (1 - alpha) * out_plastic
         return x
+
+    def _fusable(self) -> frozenset[int]:
+        """Levels the fused forward supports (checked once; the layout never changes)."""
+        cached = self.__dict__.get("_fusable_levels")
+        if cached is None:
+            cached = frozenset(k for k, (s, p) in enumerate(zip(self.stable_levels, self.plastic_levels))
+                               if supports_fused(s, p))
+            self.__dict__["_fusable_levels"] = cached
+        return cached
 
     def aggregation_weights(self) -> list[float]:
         return [float(a.detach()) for a in self.alphas]

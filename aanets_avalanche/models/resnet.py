@@ -48,15 +48,22 @@ def _stage(in_planes: int, planes: int, blocks: int, stride: int, last: bool = F
 
 
 class Backbone(nn.Module):
-    """A feature extractor made of sequential levels; the last level ends in pooling."""
+    """A feature extractor made of sequential levels; the last level ends in pooling.
 
-    def __init__(self, levels: list[nn.Sequential], out_dim: int) -> None:
+    ``input_norm`` (e.g. ``augment.InputNormalization``) runs first, so the network can take
+    raw uint8 batches and normalise them on its own device."""
+
+    def __init__(self, levels: list[nn.Sequential], out_dim: int,
+                 input_norm: nn.Module | None = None) -> None:
         super().__init__()
+        self.input_norm = input_norm
         self.levels = nn.ModuleList(levels)
         self.out_dim = out_dim
         _init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         for level in self.levels:
             x = level(x)
         return x
@@ -75,7 +82,7 @@ def _pool() -> list[nn.Module]:
     return [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)]
 
 
-def resnet32(in_channels: int = 3) -> Backbone:
+def resnet32(in_channels: int = 3, input_norm: nn.Module | None = None) -> Backbone:
     """ResNet-32 for 32x32 input (also runs on 28x28 and 8x8); 3 levels, 64-d feature."""
     blocks = 5
     level1 = nn.Sequential(
@@ -84,10 +91,11 @@ def resnet32(in_channels: int = 3) -> Backbone:
     )
     level2 = nn.Sequential(*_stage(16, 32, blocks, stride=2))
     level3 = nn.Sequential(*_stage(32, 64, blocks, stride=2, last=True), *_pool())
-    return Backbone([level1, level2, level3], out_dim=64)
+    return Backbone([level1, level2, level3], out_dim=64, input_norm=input_norm)
 
 
-def resnet18(in_channels: int = 3, small_input: bool = False) -> Backbone:
+def resnet18(in_channels: int = 3, small_input: bool = False,
+             input_norm: nn.Module | None = None) -> Backbone:
     """ResNet-18; 4 levels, 512-d feature. ``small_input`` swaps the 7x7/maxpool stem for a 3x3 conv."""
     if small_input:
         stem: list[nn.Module] = [_conv3x3(in_channels, 64), nn.BatchNorm2d(64), nn.ReLU(inplace=True)]
@@ -103,13 +111,13 @@ def resnet18(in_channels: int = 3, small_input: bool = False) -> Backbone:
         nn.Sequential(*_stage(128, 256, 2, stride=2)),
         nn.Sequential(*_stage(256, 512, 2, stride=2, last=True), *_pool()),
     ]
-    return Backbone(levels, out_dim=512)
+    return Backbone(levels, out_dim=512, input_norm=input_norm)
 
 
 BACKBONES = {"resnet32": resnet32, "resnet18": resnet18}
 
 
-def build_backbone(name: str, in_channels: int = 3, **kwargs: bool) -> Backbone:
+def build_backbone(name: str, in_channels: int = 3, **kwargs) -> Backbone:
     """Backbone by name; raises ValueError listing the valid names."""
     try:
         factory = BACKBONES[name]

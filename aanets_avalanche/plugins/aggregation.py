@@ -4,12 +4,13 @@ class-balanced set, one pass after every level-1 epoch, with their own optimizer
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.core import SupervisedPlugin
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..models import AggregatedBackbone
@@ -26,6 +27,9 @@ class AggregationUpdatePlugin(SupervisedPlugin):
     same HerdingMemoryPlugin instance that is among its plugins), handed in as Avalanche's own
     ReplayPlugin is handed its storage policy. ``new_per_class`` fixes the draws per new class
     (the reference draws --nb_protos = 20 whatever the budget); None = the memory's budget.
+    ``augmentation`` is the batch augmentation the level-1 batches get
+    (``augment.BatchAugmentation``), applied to every balanced batch on the device; leave it
+    None when the dataset's own train transform augments. ``use_amp``: bf16 autocast on CUDA.
 
     Reference behaviour, off by default (each documented in docs/reproduce-paper.md):
     ``step_at_epoch_start`` steps the lr scheduler before each epoch (decays one epoch early);
@@ -49,6 +53,8 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         step_at_epoch_start: bool = False,
         accumulate_grad: bool = False,
         reference_loader: bool = False,
+        augmentation: Callable[[Tensor], Tensor] | None = None,
+        use_amp: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(memory, HerdingMemoryPlugin):
@@ -66,6 +72,8 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.step_at_epoch_start = step_at_epoch_start
         self.accumulate_grad = accumulate_grad
         self.reference_loader = reference_loader
+        self.augmentation = augmentation
+        self.use_amp = use_amp
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.balanced_set: AvalancheDataset | None = None
@@ -109,10 +117,12 @@ class AggregationUpdatePlugin(SupervisedPlugin):
             return balanced.train()
         return (balanced.concat(old) if self.reference_loader else old.concat(balanced)).train()
 
-    def balanced_loader(self) -> DataLoader:
-        """This epoch's level-2 loader (shuffled, or in the reference's fixed order)."""
+    def balanced_loader(self, device: torch.device | None = None) -> DataLoader:
+        """This epoch's level-2 loader (shuffled, or in the reference's fixed order); memory is
+        pinned when the batches go to a CUDA ``device``."""
         return DataLoader(self.balanced_set, batch_size=self.batch_size,
-                          shuffle=not self.reference_loader, num_workers=self.num_workers)
+                          shuffle=not self.reference_loader, num_workers=self.num_workers,
+                          pin_memory=device is not None and device.type == "cuda")
 
     def before_training_epoch(self, strategy, **kwargs) -> None:
         if self.scheduler is not None and self.step_at_epoch_start:
@@ -125,14 +135,26 @@ class AggregationUpdatePlugin(SupervisedPlugin):
             return
         backbone = self._aggregated(strategy)
         alphas = list(backbone.alphas.parameters())
+        alpha_ids = {id(a) for a in alphas}
+        # only the a_k need a gradient: the branches then record no graph for their weights
+        frozen = [p for p in strategy.model.parameters() if p.requires_grad and id(p) not in alpha_ids]
         was_training = strategy.model.training
         strategy.model.eval()
+        device = torch.device(strategy.device)
+        autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                                  enabled=self.use_amp and device.type == "cuda")
         try:
-            for batch in self.balanced_loader():
-                x, y = batch[0].to(strategy.device), batch[1].to(strategy.device)
+            for p in frozen:
+                p.requires_grad_(False)
+            for batch in self.balanced_loader(device):
+                x = batch[0].to(device, non_blocking=True)
+                y = batch[1].to(device, non_blocking=True)
+                if self.augmentation is not None:
+                    x = self.augmentation(x)
                 for a in alphas:
                     a.requires_grad_(True)
-                loss = F.cross_entropy(strategy.model(x), y)
+                with autocast:
+                    loss = F.cross_entropy(strategy.model(x).float(), y)
                 grads = torch.autograd.grad(loss, alphas)
                 for a, g in zip(alphas, grads):
                     a.requires_grad_(self.accumulate_grad)
@@ -143,6 +165,8 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         finally:
             for a in alphas:
                 a.requires_grad_(self.accumulate_grad)
+            for p in frozen:
+                p.requires_grad_(True)
             strategy.model.train(was_training)
         if not self.step_at_epoch_start:
             self.scheduler.step()

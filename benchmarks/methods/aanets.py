@@ -6,8 +6,12 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from .common import make_backbone
+from .common import batch_augmentation, make_backbone
 from .registry import register
+
+# The fused two-branch forward (aanets_avalanche/models/fused.py) computes the same numbers; it
+# is used where `python -m benchmarks.speed` measured it faster (see docs/speed.md).
+FUSED_BRANCHES = False
 
 if TYPE_CHECKING:  # pragma: no cover
     from benchmarks.config import RunConfig
@@ -33,6 +37,7 @@ def _aanets(cfg: "RunConfig", bench, device, evaluator, *, flavour: str, branch_
         fusion_milestones=None if cfg.fusion_milestones is None else tuple(cfg.fusion_milestones),
         balanced_per_class=cfg.balanced_per_class, reference_quirks=cfg.reference_quirks,
         nme_flip=nme_flip, device=device, evaluator=evaluator,
+        batch_augmentation=batch_augmentation(cfg, bench), fused_branches=FUSED_BRANCHES,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from .common import baseline, common_kwargs, make_backbone, schedule, sgd
+from .common import augmentation_plugins, baseline, common_kwargs, make_backbone, schedule, sgd
 
 SHARED = "epochs, lr schedule, optimizer and network are the preset's, shared by every method"
 from .patches import patch_bic_scheduler
@@ -84,11 +84,14 @@ def avl_icarl(cfg, bench, device, evaluator):
         feature_extractor=backbone, classifier=head, optimizer=opt,
         memory_size=cfg.memory_total if fixed else cfg.memory_per_class,
         buffer_transform=buffer_augmentation(bench), fixed_memory=fixed,
-        plugins=[schedule(cfg, opt)], **common_kwargs(cfg, device, evaluator))
+        plugins=[*augmentation_plugins(cfg, bench), schedule(cfg, opt)],
+        **common_kwargs(cfg, device, evaluator))
     return strategy
 
 
-@register("der", "Avalanche DER++: replay of stored logits (full-size linear head)", memory="fixed",
+@register("der", "Avalanche DER++: replay of stored logits (full-size linear head); on the batched "
+          "input path its replayed half is not augmented (DER joins it after the plugins run)",
+          memory="fixed",
           reference="no CLB config: Avalanche's defaults alpha 0.1, beta 0.5, from the preset; "
                     f"{SHARED}")
 def der(cfg, bench, device, evaluator):
@@ -122,6 +125,6 @@ def buffer_augmentation(bench):
     from torchvision.transforms import v2
 
     side = int(bench.input_shape[-1])
-    if side < 16:
-        return None
+    if side < 16 or getattr(bench, "augmentation", None) is not None:
+        return None  # batched input path: BatchAugmentPlugin augments the whole batch, exemplars too
     return v2.Compose([v2.RandomCrop(side, padding=side // 8), v2.RandomHorizontalFlip()])

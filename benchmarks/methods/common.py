@@ -16,9 +16,35 @@ def in_channels(bench: Any) -> int:
 
 
 def make_backbone(bench: Any):
-    """The benchmark's backbone (same architecture for every method)."""
+    """The benchmark's backbone (same architecture for every method); on the batched input
+    path its first layer normalises the raw images."""
     from aanets_avalanche.models import build_backbone
-    return build_backbone(bench.backbone, in_channels(bench))
+    normalization = getattr(bench, "normalization", None)
+    input_norm = None
+    if normalization is not None:
+        from aanets_avalanche.augment import InputNormalization
+        input_norm = InputNormalization(*normalization)
+    return build_backbone(bench.backbone, in_channels(bench), input_norm=input_norm)
+
+
+def batch_augmentation(cfg: "RunConfig", bench: Any):
+    """The stream's per-mini-batch augmentation plus the preset's ColorJitter brightness
+    (``data.color_jitter``); None on the per-sample path, where the datasets augment."""
+    augmentation = getattr(bench, "augmentation", None)
+    jitter = float(getattr(cfg, "color_jitter", 0.0) or 0.0)
+    if augmentation is None or not jitter:
+        return augmentation
+    import dataclasses
+    return dataclasses.replace(augmentation, brightness=jitter)
+
+
+def augmentation_plugins(cfg: "RunConfig", bench: Any) -> list[Any]:
+    """The batched path's per-mini-batch augmentation, as a plugin any strategy can take."""
+    augmentation = batch_augmentation(cfg, bench)
+    if augmentation is None:
+        return []
+    from aanets_avalanche.augment import BatchAugmentPlugin
+    return [BatchAugmentPlugin(augmentation)]
 
 
 class FeatureClassifier(nn.Module):
@@ -71,6 +97,6 @@ def common_kwargs(cfg: "RunConfig", device, evaluator) -> dict[str, Any]:
 def baseline(cls, cfg, bench, device, evaluator, *, incremental=True, extra_plugins=(), **kw):
     model = feature_classifier(bench, incremental=incremental)
     opt = sgd(cfg, model.parameters())
-    plugins = [schedule(cfg, opt), *extra_plugins]
+    plugins = [*augmentation_plugins(cfg, bench), schedule(cfg, opt), *extra_plugins]
     return cls(model=model, optimizer=opt, criterion=nn.CrossEntropyLoss(), plugins=plugins,
                **common_kwargs(cfg, device, evaluator), **kw)

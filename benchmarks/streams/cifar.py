@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from .common import open_torchvision_dataset, small_image_transforms, subset_tensors
+from .common import open_torchvision_dataset, small_image_pipeline, subset_tensors
 from .registry import LoadedData, StreamSizes, StreamSpec, backbone_for_side, register_stream
 
 # The datasets' own `classes` lists, so `describe` needs no data on disk.
@@ -41,8 +41,8 @@ def _cifar(spec: StreamSpec, root: Path, cls_name: str, what: str, layout: str, 
                                       what, layout)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # HWC -> CHW uint8
         parts.append(subset_tensors(images, ds.targets, per_class, spec.class_order_seed))
-    train_t, eval_t = small_image_transforms(32, spec.mean or mean, spec.std or std, augment=True)
-    return LoadedData(parts[0], parts[1], train_t, eval_t, (3, 32, 32))
+    return small_image_pipeline(spec, 32, spec.mean or mean, spec.std or std, (parts[0], parts[1]),
+                                (3, 32, 32))
 
 
 @register_stream(

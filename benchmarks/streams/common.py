@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from benchmarks.errors import UserError
 
-from .registry import DATA_ROOT_ENV, StreamSpec
+from .registry import DATA_ROOT_ENV, LoadedData, StreamSpec
 
 
 class TensorImages(Dataset):
@@ -52,6 +52,21 @@ def small_image_transforms(size: int, mean: Sequence[float], std: Sequence[float
     augmentation = [v2.RandomCrop(size, padding=size // 8), v2.RandomHorizontalFlip()]
     train = v2.Compose((augmentation if augment else []) + normalize)
     return train, v2.Compose(normalize)
+
+
+def small_image_pipeline(spec: StreamSpec, size: int, mean: Sequence[float], std: Sequence[float],
+                         images: tuple[Dataset, Dataset], input_shape: tuple[int, int, int]):
+    """LoadedData for in-memory uint8 images with pad-crop (size // 8) + flip and normalisation:
+    per mini-batch on the device ("batched") or per image in the DataLoader ("per-sample")."""
+    train, test = images
+    if spec.input_pipeline == "per-sample":
+        train_t, eval_t = small_image_transforms(size, mean, std, augment=True)
+        return LoadedData(train, test, train_t, eval_t, input_shape, per_sample_random=True)
+    from aanets_avalanche.augment import BatchAugmentation
+
+    return LoadedData(train, test, None, None, input_shape,
+                      augmentation=BatchAugmentation(padding=size // 8, flip=True),
+                      normalization=(tuple(mean), tuple(std)))
 
 
 def subset_tensors(images: torch.Tensor, targets: Sequence[int], per_class: int | None,

@@ -30,8 +30,11 @@ def _load_digits(spec: StreamSpec, root: Path) -> LoadedData:
     test = subset_tensors(images[test_idx], digits.target[test_idx], spec.test_per_class,
                            spec.class_order_seed)
     train_pixels = images[train_idx]
-    normalize = v2.Normalize(list(spec.mean or [float(train_pixels.mean())]),
-                             list(spec.std or [float(train_pixels.std())]))
+    mean = tuple(spec.mean or (float(train_pixels.mean()),))
+    std = tuple(spec.std or (float(train_pixels.std()),))
+    if spec.input_pipeline == "batched":  # normalised by the model's first layer
+        return LoadedData(train, test, None, None, (1, 8, 8), normalization=(mean, std))
+    normalize = v2.Normalize(list(mean), list(std))
     return LoadedData(train, test, normalize, normalize, (1, 8, 8))  # no augmentation at 8x8
 
 

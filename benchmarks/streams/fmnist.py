@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import open_torchvision_dataset, small_image_transforms, subset_tensors
+from .common import open_torchvision_dataset, small_image_pipeline, subset_tensors
 from .registry import LoadedData, StreamSizes, StreamSpec, backbone_for_side, register_stream
 
 FMNIST_CLASSES = [
@@ -28,6 +28,5 @@ def _load_fmnist(spec: StreamSpec, root: Path) -> LoadedData:
                                       "Fashion-MNIST", "FashionMNIST/raw/ (the four IDX files)")
         parts.append(subset_tensors(ds.data.unsqueeze(1), ds.targets.tolist(), per_class,
                                     spec.class_order_seed))
-    train_t, eval_t = small_image_transforms(28, spec.mean or (0.2860,), spec.std or (0.3530,),
-                                             augment=True)
-    return LoadedData(parts[0], parts[1], train_t, eval_t, (1, 28, 28))
+    return small_image_pipeline(spec, 28, spec.mean or (0.2860,), spec.std or (0.3530,),
+                                (parts[0], parts[1]), (1, 28, 28))

@@ -41,6 +41,9 @@ class StreamSpec:
     class_order: the class order as original class ids (None = drawn with class_order_seed).
     download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
     skip_bad_images: split-folder only: leave unreadable images out (counted) instead of stopping.
+    input_pipeline: "batched" (datasets yield uint8 images; augmentation runs once per
+    mini-batch on the training device and normalisation is the model's first layer) or
+    "per-sample" (torchvision transforms per image in the DataLoader, kept for comparison).
     """
 
     name: str
@@ -56,6 +59,10 @@ class StreamSpec:
     class_order: tuple[int, ...] | None = None
     download: bool = True
     skip_bad_images: bool = False
+    input_pipeline: str = "batched"
+
+
+INPUT_PIPELINES = ("batched", "per-sample")
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,10 @@ class BuiltBenchmark:
     class_names: list[str] | None
     notes: tuple[str, ...] = ()  # what the loader decided for the user (input size, resizing)
     skipped_images: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-images)
+    input_pipeline: str = "batched"
+    augmentation: Any = None  # aanets_avalanche.augment.BatchAugmentation for training batches
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # the model's (mean, std)
+    per_sample_random: bool = False  # the datasets' transforms draw random numbers per image
 
 
 @dataclass(frozen=True)
@@ -93,11 +104,14 @@ class LoadedData:
 
     train: Dataset
     test: Dataset
-    train_transform: Callable
-    eval_transform: Callable
+    train_transform: Callable | None
+    eval_transform: Callable | None
     input_shape: tuple[int, int, int]
     notes: tuple[str, ...] = ()
     skipped_images: tuple[str, ...] = ()
+    augmentation: Any = None  # batched path: what BatchAugmentPlugin applies per mini-batch
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # batched path
+    per_sample_random: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,9 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
     from avalanche.benchmarks import nc_benchmark  # imported here: avalanche takes ~10 s
 
     layout = describe_stream(spec)  # validates name/phases before any data is touched
+    if spec.input_pipeline not in INPUT_PIPELINES:
+        raise UserError(f"unknown input pipeline {spec.input_pipeline!r}; use one of "
+                        f"{', '.join(INPUT_PIPELINES)}")
     loaded = _stream_def(spec.name).load(spec, resolve_data_root(spec))
     benchmark = nc_benchmark(
         loaded.train,
@@ -257,4 +274,8 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         class_names=layout.class_names,
         notes=loaded.notes,
         skipped_images=loaded.skipped_images,
+        input_pipeline=spec.input_pipeline,
+        augmentation=loaded.augmentation,
+        normalization=loaded.normalization,
+        per_sample_random=loaded.per_sample_random,
     )

@@ -1,0 +1,86 @@
+"""How a run executes, apart from what it computes: loader workers, bf16 autocast, torch.compile.
+
+These are the ``--num-workers`` / ``--amp`` / ``--compile`` switches of ``compare``. They change
+speed; they enter a run's key only where they can also change its numbers, so switching one on
+reuses finished runs whenever the numbers would be the same:
+
+- ``num_workers``: only when the datasets draw random numbers per image in the loader (the
+  per-sample input path, the large-image folder path): worker processes draw from their own
+  generators. On the batched path the loader only indexes tensors, so workers change nothing.
+- ``amp``: only on CUDA (bf16 autocast); on the CPU it is off.
+- ``compile``: always (compiled kernels may round differently), when on.
+
+AANets-library methods take all three (``AANetsStrategy.set_speed_options``); Avalanche's
+baselines take the loader workers, while amp and compile are recorded as not applied to them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UserError
+
+MAX_AUTO_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """The command line's speed switches; ``num_workers=None`` = chosen from the CPU count."""
+
+    amp: bool = False
+    num_workers: int | None = None
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_workers is not None and self.num_workers < 0:
+            raise UserError(f"--num-workers must be 0 or more (got {self.num_workers})")
+
+
+def auto_workers(bench: Any) -> int:
+    """0 when the loader only indexes in-memory tensors (the batched path: workers would only
+    add inter-process copies); else one per spare core, at most MAX_AUTO_WORKERS."""
+    if not getattr(bench, "per_sample_random", False):
+        return 0
+    return max(1, min(MAX_AUTO_WORKERS, (os.cpu_count() or 2) - 1))
+
+
+def resolved_workers(options: SpeedOptions, bench: Any) -> int:
+    return auto_workers(bench) if options.num_workers is None else options.num_workers
+
+
+def key_part(options: SpeedOptions, bench: Any, device: str) -> dict[str, Any]:
+    """What of the switches enters the run key (see the module docstring)."""
+    part: dict[str, Any] = {"input_pipeline": getattr(bench, "input_pipeline", "per-sample")}
+    workers = resolved_workers(options, bench)
+    if getattr(bench, "per_sample_random", False) and workers > 0:
+        part["num_workers"] = workers
+    if options.amp and device == "cuda":
+        part["amp"] = "bf16"
+    if options.compile:
+        part["compile"] = True
+    return part
+
+
+def apply(strategy: Any, options: SpeedOptions, bench: Any) -> dict[str, Any]:
+    """Configure a freshly built strategy; returns what was applied (for the run record) and
+    the keyword arguments its train/eval calls need (``loader_kwargs``)."""
+    workers = resolved_workers(options, bench)
+    setter = getattr(strategy, "set_speed_options", None)
+    if callable(setter):
+        setter(num_workers=workers, use_amp=options.amp, compile_model=options.compile)
+    own = callable(setter)
+    device_type = getattr(getattr(strategy, "device", None), "type", "cpu")
+    return {
+        "input_pipeline": getattr(bench, "input_pipeline", "per-sample"),
+        "num_workers": workers,
+        "amp": options.amp,
+        "amp_applied": bool(own and options.amp and device_type == "cuda"),
+        "compile": options.compile,
+        "compile_applied": bool(own and options.compile),
+        "loader_kwargs": {"num_workers": workers, "persistent_workers": workers > 0},
+    }
+
+
+__all__ = ["SpeedOptions", "apply", "auto_workers", "key_part", "resolved_workers"]
