@@ -19,18 +19,19 @@ import torch
 from avalanche.core import BasePlugin
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
+from torch import Tensor
 
-from .features import extract_features
-from .models import BRANCH_MODES, AggregatedBackbone
+from .models import BRANCH_MODES
 from .models.lsc import ProxyIncrementalNet
 from .nca import nca_loss
 from .plugins import AggregationUpdatePlugin, HerdingMemoryPlugin
 from .plugins.finetune import BalancedFinetunePlugin, clamp_gradients_
 from .plugins.pod import PODDistillationPlugin
 from .strategy import default_aanets_evaluator
+from .template_parts import ClassIncrementalParts
 
 
-class PODNetStrategy(SupervisedTemplate):
+class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
     """PODNet / POD + AANets. Keyword arguments default to PODNet's CIFAR-100 options
     (160 epochs, lr 0.1 cosine-annealed, batch 128, POD-spatial 3, POD-flat 1, 20 epochs of
     fine-tuning at 0.05, 20 exemplars per class); ImageNet-Subset uses 90 epochs, lr 0.05,
@@ -108,44 +109,10 @@ class PODNetStrategy(SupervisedTemplate):
         self.lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
 
     # -- model growth ------------------------------------------------------------------------
-    def model_adaptation(self, model=None):
-        """At a new training experience: build the two-branch network (first incremental
-        experience, unless "single"), then add the new classes: Kaiming proxies in the first
-        experience, k-means-imprinted ones afterwards."""
-        model = self.model if model is None else model
-        if not self.is_training:
-            return model.to(self.device)
-        classifier = model.classifier
-        new_classes = sorted(int(c) for c in self.experience.classes_in_this_experience)
-        num_old = classifier.num_classes
-        if all(c < num_old for c in new_classes):
-            return model.to(self.device)
-        expected = list(range(num_old, num_old + len(new_classes)))
-        if new_classes != expected:
-            raise ValueError(
-                f"PODNetStrategy expects the experience's labels to be {expected[0]}..{expected[-1]} "
-                f"(contiguous, in arrival order) but got {new_classes}; build the benchmark with "
-                "class_ids_from_zero_from_first_exp=True"
-            )
-        model.to(self.device)
-        if num_old == 0:
-            classifier.add_classes(len(new_classes))
-            return model
-        if self.branch_mode != "single" and not isinstance(model.backbone, AggregatedBackbone):
-            model.backbone = AggregatedBackbone(model.backbone, mode=self.branch_mode)
-        feats, labels = extract_features(
-            model, self.experience.dataset.eval(), batch_size=self.eval_mb_size, device=self.device,
-            num_workers=self.num_workers,
-        )
-        proxies = classifier.imprint_proxies([feats[labels == c] for c in new_classes],
-                                             seeds=[self.kmeans_seed + c for c in new_classes])
-        classifier.add_classes(len(new_classes), proxies.to(self.device))
-        return model
-
-    def aggregation_weights(self) -> list[float] | None:
-        """The a_k of each level (None while the network is a single branch)."""
-        backbone = self.model.backbone
-        return backbone.aggregation_weights() if isinstance(backbone, AggregatedBackbone) else None
+    def imprinted_weights(self, class_features: list[Tensor], new_classes: list[int]) -> Tensor:
+        """Proxies by k-means on each class's normalised features, seeded per class."""
+        return self.model.classifier.imprint_proxies(
+            class_features, seeds=[self.kmeans_seed + c for c in new_classes])
 
     # -- optimisation -----------------------------------------------------------------------
     def make_optimizer(self, **kwargs) -> None:
@@ -163,34 +130,13 @@ class PODNetStrategy(SupervisedTemplate):
         classifier = self.model.classifier
         return nca_loss(self.mb_output.float(), self.mb_y, scale=classifier.scale, margin=self.nca_margin)
 
-    def _after_training_epoch(self, **kwargs) -> None:
-        super()._after_training_epoch(**kwargs)
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()
-
-    def make_train_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
-        workers = self.num_workers if num_workers is None else num_workers
-        super().make_train_dataloader(num_workers=workers, **kwargs)
-
-    def make_eval_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
-        workers = self.num_workers if num_workers is None else num_workers
-        super().make_eval_dataloader(num_workers=workers, **kwargs)
-
-    # -- mixed precision (CUDA only) and gradient clipping ----------------------------------
-    def forward(self):
-        with torch.autocast(device_type=self.device.type, enabled=self.use_amp):
-            return super().forward()
-
-    def backward(self) -> None:
-        self.grad_scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
-
     def optimizer_step(self) -> None:
+        """Clip every gradient elementwise to [-grad_clip, grad_clip] (unscaled under AMP), then step."""
         if self.grad_clip is not None:
             self.grad_scaler.unscale_(self.optimizer)  # clip true gradients, not scaled ones
             for group in self.optimizer.param_groups:
                 clamp_gradients_(group["params"], self.grad_clip)
-        self.grad_scaler.step(self.optimizer)
-        self.grad_scaler.update()
+        super().optimizer_step()
 
 
 __all__ = ["PODNetStrategy"]

@@ -8,9 +8,8 @@ import torch
 from avalanche.core import BasePlugin
 from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
-from torch import nn
+from torch import Tensor, nn
 
-from .features import extract_features
 from .models import BRANCH_MODES, AggregatedBackbone, CosineIncrementalNet
 from .plugins import (
     AggregationUpdatePlugin,
@@ -18,6 +17,7 @@ from .plugins import (
     ICaRLDistillationPlugin,
     LUCIRDistillationPlugin,
 )
+from .template_parts import ClassIncrementalParts
 
 FLAVOURS = ("lucir", "icarl")
 
@@ -36,7 +36,7 @@ def default_aanets_evaluator() -> EvaluationPlugin:
     )
 
 
-class AANetsStrategy(SupervisedTemplate):
+class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
     """Class-incremental learning with Adaptive Aggregation Networks (Liu et al., CVPR 2021).
 
     ``flavour`` picks the base method the aggregation is applied to ("lucir" or "icarl");
@@ -123,42 +123,9 @@ class AANetsStrategy(SupervisedTemplate):
         self.lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
 
     # -- model growth ------------------------------------------------------------------------
-    def model_adaptation(self, model: nn.Module | None = None) -> nn.Module:
-        """At a new training experience: build the aggregated network (first incremental
-        experience only), then add the new classes, imprinted from current features."""
-        model = self.model if model is None else model
-        if not self.is_training:
-            return model.to(self.device)
-        classifier = model.classifier
-        new_classes = sorted(int(c) for c in self.experience.classes_in_this_experience)
-        num_old = classifier.num_classes
-        if all(c < num_old for c in new_classes):
-            return model.to(self.device)  # classes already known: nothing to grow
-        expected = list(range(num_old, num_old + len(new_classes)))
-        if new_classes != expected:
-            raise ValueError(
-                f"AANetsStrategy expects the experience's labels to be {expected[0]}..{expected[-1]} "
-                f"(contiguous, in arrival order) but got {new_classes}; build the benchmark with "
-                "class_ids_from_zero_from_first_exp=True"
-            )
-        model.to(self.device)
-        if num_old == 0:
-            classifier.add_classes(len(new_classes))
-            return model
-        if self.branch_mode != "single" and not isinstance(model.backbone, AggregatedBackbone):
-            model.backbone = AggregatedBackbone(model.backbone, mode=self.branch_mode)
-        feats, labels = extract_features(
-            model, self.experience.dataset.eval(), batch_size=self.eval_mb_size, device=self.device,
-            num_workers=self.num_workers,
-        )
-        weights = classifier.imprint_weights([feats[labels == c] for c in new_classes])
-        classifier.add_classes(len(new_classes), weights.to(self.device))
-        return model
-
-    def aggregation_weights(self) -> list[float] | None:
-        """The a_k of each level (None while the network is a single branch)."""
-        backbone = self.model.backbone
-        return backbone.aggregation_weights() if isinstance(backbone, AggregatedBackbone) else None
+    def imprinted_weights(self, class_features: list[Tensor], new_classes: list[int]) -> Tensor:
+        """Cosine weights: normalised mean feature of each class, at the existing weights' norm."""
+        return self.model.classifier.imprint_weights(class_features)
 
     # -- optimisation -----------------------------------------------------------------------
     def parameter_groups(self) -> list[dict]:
@@ -190,30 +157,6 @@ class AANetsStrategy(SupervisedTemplate):
             self.optimizer, self.lr_milestones, self.lr_gamma
         )
 
-    def _after_training_epoch(self, **kwargs) -> None:
-        super()._after_training_epoch(**kwargs)
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()  # end of epoch: the reference steps at the start (one epoch early)
-
-    def make_train_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
-        workers = self.num_workers if num_workers is None else num_workers
-        super().make_train_dataloader(num_workers=workers, **kwargs)
-
-    def make_eval_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
-        workers = self.num_workers if num_workers is None else num_workers
-        super().make_eval_dataloader(num_workers=workers, **kwargs)
-
-    # -- mixed precision (CUDA only) --------------------------------------------------------
-    def forward(self):
-        with torch.autocast(device_type=self.device.type, enabled=self.use_amp):
-            return super().forward()
-
-    def backward(self) -> None:
-        self.grad_scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
-
-    def optimizer_step(self) -> None:
-        self.grad_scaler.step(self.optimizer)
-        self.grad_scaler.update()
 
 
 __all__ = ["AANetsStrategy", "FLAVOURS", "default_aanets_evaluator"]

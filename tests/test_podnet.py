@@ -5,10 +5,10 @@ import math
 
 import pytest
 import torch
-from avalanche.core import SupervisedPlugin
 from avalanche.evaluation.metrics import accuracy_metrics
 from avalanche.training.plugins import EvaluationPlugin
 from synthetic import tiny_benchmark
+from test_strategy import Probe
 from torch.utils.data import TensorDataset
 
 from aanets_avalanche import (AggregatedBackbone, PODNetStrategy, ProxyIncrementalNet, build_backbone,
@@ -175,13 +175,6 @@ def test_finetuning_changes_only_the_proxies(bn_train_mode):
 # ----------------------------------------------------------------------------- strategy
 
 
-class Probe(SupervisedPlugin):
-    def __init__(self, event, fn):
-        super().__init__()
-        self.records = []
-        setattr(self, event, lambda strategy, **kw: self.records.append(fn(strategy)))
-
-
 def make_strategy(plugins=(), **kw):
     torch.manual_seed(0)
     defaults = dict(train_epochs=2, train_mb_size=16, eval_mb_size=32, memory_per_class=4,
@@ -261,12 +254,12 @@ def test_three_phase_podnet_on_fashion_mnist_beats_chance_widely(shared_data, br
     from benchmarks.streams import StreamSpec, build_stream
 
     built = build_stream(StreamSpec("split-fmnist", phases=2, base_classes=4, data_root=str(shared_data),
-                                    train_per_class=100, test_per_class=50, download=False))
+                                    train_per_class=60, test_per_class=40, download=False))
     torch.manual_seed(0)
     strategy = PODNetStrategy(
         model=ProxyIncrementalNet(build_backbone("podnet-resnet32", built.input_shape[0])),
-        branch_mode=branch_mode, lr=0.05, train_epochs=6, train_mb_size=32, memory_per_class=10,
-        finetune_epochs=5, finetune_lr=0.05, device="cpu",
+        branch_mode=branch_mode, lr=0.05, train_epochs=5, train_mb_size=32, memory_per_class=10,
+        finetune_epochs=3, finetune_lr=0.05, device="cpu",
         evaluator=EvaluationPlugin(accuracy_metrics(stream=True), nme_accuracy_metrics(stream=True)),
     )
     rows = []
@@ -275,7 +268,7 @@ def test_three_phase_podnet_on_fashion_mnist_beats_chance_widely(shared_data, br
         metrics = strategy.eval(built.benchmark.test_stream[: phase + 1])
         seen = sum(len(c) for c in built.phase_classes[: phase + 1])
         rows.append((seen, metrics[CNN], metrics[NME], strategy.aggregation_weights()))
-        strategy.train_epochs = 3  # shorter incremental phases
+        strategy.train_epochs = 2  # shorter incremental phases
     assert [r[0] for r in rows] == [4, 7, 10]
     for seen, cnn, nme, _ in rows:
         chance = 1 / seen
