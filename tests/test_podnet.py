@@ -275,3 +275,32 @@ def test_three_phase_podnet_on_fashion_mnist_beats_chance_widely(shared_data, br
         assert cnn >= 2 * chance and nme >= 2 * chance, rows
     expected = None if branch_mode == "single" else [0.5] * 4
     assert rows[0][3] is None and rows[2][3] == expected
+
+
+# ----------------------------------------------------------------------------- harness
+
+
+@pytest.mark.parametrize("preset, backbone, expected", [
+    ("paper", "resnet32", dict(out_dim=64, batch=128, spatial=3.0, flat=1.0, finetune_lr=0.05, epochs=160)),
+    ("paper", "resnet18", dict(out_dim=512, batch=64, spatial=8.0, flat=10.0, finetune_lr=0.01, epochs=90)),
+])
+def test_podnet_methods_take_podnets_options_from_the_preset(preset, backbone, expected):
+    from types import SimpleNamespace
+
+    from benchmarks.config import load_config
+    from benchmarks.methods import DEFAULT_METHODS, get_method
+
+    cfg = load_config(preset, backbone=backbone)
+    bench = SimpleNamespace(backbone=backbone, input_shape=(3, 32, 32), num_classes=100)
+    for name, branch_mode in (("podnet", "single"), ("aanets-podnet", "aanets")):
+        info = get_method(name)
+        assert info.nme and info.memory == "per_class" and name in DEFAULT_METHODS
+        strategy = info.factory(cfg, bench, torch.device("cpu"), None)
+        assert isinstance(strategy, PODNetStrategy) and strategy.branch_mode == branch_mode
+        assert strategy.model.out_dim == expected["out_dim"] and strategy.train_epochs == expected["epochs"]
+        assert strategy.train_mb_size == expected["batch"] and strategy.finetuning.lr == expected["finetune_lr"]
+        assert strategy.distillation.spatial_factor == expected["spatial"]
+        assert strategy.distillation.flat_factor == expected["flat"]
+        assert strategy.nca_margin == 0.0 and strategy.grad_clip == 5.0
+        assert strategy.model.classifier.proxies_per_class == 10
+        assert strategy.finetuning.epochs == 20 and strategy.finetuning.bn_train_mode
