@@ -304,3 +304,22 @@ def test_podnet_methods_take_podnets_options_from_the_preset(preset, backbone, e
         assert strategy.nca_margin == 0.0 and strategy.grad_clip == 5.0
         assert strategy.model.classifier.proxies_per_class == 10
         assert strategy.finetuning.epochs == 20 and strategy.finetuning.bn_train_mode
+
+
+def test_interrupted_aanets_podnet_run_resumes_with_the_same_numbers(tmp_path):
+    from test_runner_resume import PHASES, Interrupted, interrupt_after, numbers
+
+    from benchmarks.config import load_config
+    from benchmarks.runner import RunSpec, run_one
+    from benchmarks.streams import StreamSpec, build_stream
+
+    cfg = load_config("smoke")
+    digits = build_stream(StreamSpec("split-digits", phases=PHASES, download=False,
+                                     train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class))
+    spec = RunSpec(benchmark="split-digits", phases=PHASES, method="aanets-podnet", seed=3, config=cfg)
+    straight = run_one(spec, digits, tmp_path / "a", progress=False)
+    with pytest.raises(Interrupted):
+        run_one(spec, digits, tmp_path / "b", progress=False, after_phase=interrupt_after(2))
+    resumed = run_one(spec, digits, tmp_path / "b", progress=False)
+    assert resumed["resumed_at_phase"] == [3]
+    assert numbers(resumed) == numbers(straight)
