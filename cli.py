@@ -13,7 +13,9 @@ from benchmarks.streams import StreamLayout, StreamSpec, describe_stream
 
 
 class _Cli(click.Group):
-    """Group that turns a UserError from any command into one line and exit code 2."""
+    """Group that turns a UserError from any command into one line and exit code 2, and Ctrl-C
+    into one line and exit code 130 (the shell's code for SIGINT); every file is written
+    atomically and every phase checkpointed, so running the same command again resumes."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -21,6 +23,9 @@ class _Cli(click.Group):
         except UserError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command to resume", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Cli)
@@ -33,8 +38,9 @@ def stream_options(command):
     options = [
         click.option("--benchmark", "benchmark", required=True,
                       help="Stream name (see `list`), e.g. split-cifar100."),
-        click.option("--phases", type=int, default=5, show_default=True,
-                     help="Incremental phases after the base phase."),
+        click.option("--phases", default="5", show_default=True,
+                     help="Incremental phases after the base phase; several protocols at once "
+                          "as a list, e.g. 5,10,25."),
         click.option("--base-classes", type=int, default=None,
                      help="Classes in the base phase [default: half of the classes]."),
         click.option("--class-order-seed", type=int, default=1993, show_default=True,
@@ -53,6 +59,11 @@ def spec_from_options(benchmark: str, phases: int, base_classes: int | None,
     """StreamSpec from the values of ``stream_options`` (plus any extra StreamSpec fields)."""
     return StreamSpec(name=benchmark, phases=phases, base_classes=base_classes,
                       class_order_seed=class_order_seed, data_root=data_root, **extra)
+
+
+def parse_phase_list(text: str) -> tuple[int, ...]:
+    from benchmarks.protocols import parse_phases
+    return parse_phases(text)
 
 
 def _format_layout(layout: StreamLayout) -> list[str]:
@@ -74,10 +85,11 @@ def _format_layout(layout: StreamLayout) -> list[str]:
 
 @cli.command()
 @stream_options
-def describe(**options) -> None:
+def describe(phases, **options) -> None:
     """Print the class order and the classes of every phase (no images are loaded)."""
-    for line in _format_layout(describe_stream(spec_from_options(**options))):
-        click.echo(line)
+    for n in parse_phase_list(phases):
+        for line in _format_layout(describe_stream(spec_from_options(phases=n, **options))):
+            click.echo(line)
 
 
 # --------------------------------------------------------------------------- harness commands
@@ -102,7 +114,11 @@ def list_command() -> None:
               help="Comma-separated method names (see `list`) [default: all default methods].")
 @click.option("--seeds", default="1993", show_default=True, help="Comma-separated seeds.")
 @click.option("--preset", default="cpu", show_default=True,
-              help="Settings preset: paper (published setting, GPU), cpu or smoke (reduced).")
+              help="Settings preset: paper (the authors' released commands, GPU), cpu or smoke "
+                   "(reduced), or the path of a .yaml preset file of your own.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override one preset setting, e.g. --set aanets.fusion_lr=1e-4 "
+                   "--set memory.total=2000 (repeatable; see docs/reproduce-paper.md).")
 @click.option("--epochs", type=int, default=None,
               help="Override the preset's epochs per phase (lr milestones are rescaled).")
 @click.option("--out", "out", default=None,
@@ -110,28 +126,53 @@ def list_command() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan (runs, settings, memory, images to train) and stop: no data "
+                   "is loaded, nothing is trained or written.")
+@click.option("--skip-bad-images", is_flag=True,
+              help="split-folder: train without unreadable images (counted in each run record) "
+                   "instead of stopping.")
 def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            epochs, out, device, quiet) -> None:
+            sets, epochs, out, device, quiet, dry_run, skip_bad_images) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
-    runs resume from their last finished phase."""
-    from benchmarks.compare import run_compare
+    runs resume from their last finished phase. Several phase counts (--phases 5,10,25) run
+    one protocol folder each plus a combined table."""
+    from benchmarks.compare import run_compare_protocols
 
-    run_compare(benchmark=benchmark, phases=phases, methods=methods, seeds=seeds, preset=preset,
-                epochs=epochs, data_root=data_root, out=out, device=device, quiet=quiet,
-                base_classes=base_classes, class_order_seed=class_order_seed,
-                echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+    run_compare_protocols(benchmark=benchmark, phases=parse_phase_list(phases), methods=methods,
+                          seeds=seeds, preset=preset, sets=sets, epochs=epochs,
+                          data_root=data_root, out=out, device=device, quiet=quiet,
+                          dry_run=dry_run, base_classes=base_classes,
+                          class_order_seed=class_order_seed, skip_bad_images=skip_bad_images,
+                          echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
 
 
 @cli.command()
-@click.option("--out", "out", required=True, help="Output folder of a compare.")
-def report(out) -> None:
+@click.option("--out", "out", required=True,
+              help="Output folder of a compare (or the parent folder of compare --phases 5,10,25).")
+@click.option("--against", type=click.Choice(["paper"]), default=None,
+              help="Add the paper's verified numbers and our difference (against_paper.md); "
+                   "for a REDUCED preset the paper's numbers are listed apart, never compared.")
+@click.option("--per-phase", is_flag=True,
+              help="Write per_phase.md/.csv: the accuracy after every phase per method.")
+def report(out, against, per_phase) -> None:
     """Rebuild table.md, table.csv and the accuracy plot from saved runs (no training)."""
+    from benchmarks.paper.report import paper_reports
+    from benchmarks.protocols import is_protocols_dir, protocol_dirs, protocol_records
     from benchmarks.report import rebuild_report
 
-    result = rebuild_report(out, warn=lambda msg: click.echo(msg, err=True))
-    click.echo(result.markdown)
-    click.echo(f"wrote {result.table_md}, {result.table_csv}, "
-               + ", ".join(str(p) for p in result.plots))
+    warn = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    folders = ([p for p in protocol_dirs(out, sorted(protocol_records(out))).values()]
+               if is_protocols_dir(out) else [out])
+    for folder in folders:
+        result = rebuild_report(folder, warn=warn)
+        click.echo(result.markdown)
+        click.echo(f"wrote {result.table_md}, {result.table_csv}, "
+                   + ", ".join(str(p) for p in result.plots))
+    markdown, written = paper_reports(out, against=against, per_phase=per_phase, warn=warn)
+    if written:
+        click.echo(markdown)
+        click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 if __name__ == "__main__":

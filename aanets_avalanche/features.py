@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+FLIPS = ("horizontal", "channels", "none")
+
 
 @torch.no_grad()
 def extract_features(
@@ -18,12 +20,17 @@ def extract_features(
     device: torch.device | str = "cpu",
     with_flip: bool = False,
     num_workers: int = 0,
+    flip: str = "horizontal",
 ) -> tuple[Tensor, Tensor]:
     """Backbone features of every sample (eval mode, dataset order) and their labels.
 
-    With ``with_flip`` also returns, stacked behind, the features of each image mirrored along
-    its width axis (a real horizontal flip of NCHW input).
+    With ``with_flip`` also returns, stacked behind, the features of each image's ``flip``:
+    "horizontal" mirrors NCHW input along its width (a real flip); "channels" reverses the
+    colour channels, what the reference's CIFAR code does by mistake; "none" repeats the
+    unflipped features, what the reference's ImageNet code does.
     """
+    if flip not in FLIPS:
+        raise ValueError(f"flip must be one of {FLIPS}, got {flip!r}")
     was_training = model.training
     model.eval()
     feats: list[Tensor] = []
@@ -34,8 +41,11 @@ def extract_features(
         for batch in loader:
             x = batch[0].to(device, non_blocking=True)
             feats.append(model.features(x).float().cpu())
-            if with_flip:
-                flipped.append(model.features(torch.flip(x, dims=[-1])).float().cpu())
+            if with_flip and flip == "none":
+                flipped.append(feats[-1])
+            elif with_flip:
+                dims = [-1] if flip == "horizontal" else [1]
+                flipped.append(model.features(torch.flip(x, dims=dims)).float().cpu())
             labels.append(torch.as_tensor(batch[1]).cpu())
     finally:
         model.train(was_training)
@@ -70,4 +80,4 @@ class ClassifierInputCapture:
         self.features = args[0]
 
 
-__all__ = ["ClassifierInputCapture", "extract_features"]
+__all__ = ["FLIPS", "ClassifierInputCapture", "extract_features"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def nca_loss(logits: Tensor, targets: Tensor, scale: Tensor | float = 1.0, margin: float = 0.0,
@@ -31,4 +31,17 @@ def nca_loss(logits: Tensor, targets: Tensor, scale: Tensor | float = 1.0, margi
     return (torch.logsumexp(negatives, dim=1) - numerator).mean()
 
 
-__all__ = ["nca_loss"]
+class NCALoss(nn.Module):
+    """``nca_loss`` as a criterion module: holds the margin; the scale is passed per call (it is
+    the classifier's learned parameter)."""
+
+    def __init__(self, margin: float = 0.0, exclude_positive: bool = True) -> None:
+        super().__init__()
+        self.margin = margin
+        self.exclude_positive = exclude_positive
+
+    def forward(self, logits: Tensor, targets: Tensor, scale: Tensor | float = 1.0) -> Tensor:
+        return nca_loss(logits, targets, scale, self.margin, self.exclude_positive)
+
+
+__all__ = ["NCALoss", "nca_loss"]

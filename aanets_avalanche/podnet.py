@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .models import BRANCH_MODES
 from .models.lsc import ProxyIncrementalNet
-from .nca import nca_loss
+from .nca import NCALoss
 from .plugins import AggregationUpdatePlugin, HerdingMemoryPlugin
 from .plugins.finetune import BalancedFinetunePlugin, clamp_gradients_
 from .plugins.pod import PODDistillationPlugin
@@ -101,7 +101,7 @@ class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
             ))
         super().__init__(
             model=model, optimizer=torch.optim.SGD(model.parameters(), lr=lr),  # rebuilt per experience
-            criterion=nca_loss, train_mb_size=train_mb_size, train_epochs=train_epochs,
+            criterion=NCALoss(nca_margin), train_mb_size=train_mb_size, train_epochs=train_epochs,
             eval_mb_size=eval_mb_size, device=device, plugins=[*own, *(plugins or [])],
             evaluator=evaluator, eval_every=eval_every,
         )
@@ -128,7 +128,7 @@ class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
 
     def criterion(self):
         classifier = self.model.classifier
-        return nca_loss(self.mb_output.float(), self.mb_y, scale=classifier.scale, margin=self.nca_margin)
+        return self._criterion(self.mb_output.float(), self.mb_y, scale=classifier.scale)
 
     def optimizer_step(self) -> None:
         """Clip every gradient elementwise to [-grad_clip, grad_clip] (unscaled under AMP), then step."""

@@ -74,10 +74,12 @@ class ClassIncrementalParts:
             )
         return new_classes
 
+    step_lr_at_epoch_end = True  # a subclass may step its scheduler elsewhere
+
     def _after_training_epoch(self, **kwargs) -> None:
         super()._after_training_epoch(**kwargs)
-        if self.lr_scheduler is not None:
-            self.lr_scheduler.step()  # end of epoch (the AANets reference steps at the start)
+        if self.lr_scheduler is not None and self.step_lr_at_epoch_end:
+            self.lr_scheduler.step()  # end of epoch, standard PyTorch practice
 
     def make_train_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
         workers = self.num_workers if num_workers is None else num_workers

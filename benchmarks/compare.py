@@ -9,6 +9,7 @@ Output layout of one comparison (default folder runs/<benchmark>-p<phases>-<pres
     <out>/runs/<method>/seed<k>.json one record per finished run
     <out>/checkpoints/<method>/seed<k>.pt  latest finished phase of an unfinished run
     <out>/table.md, table.csv, accuracy.png
+    <out>/.compare.lock             held by the running compare (one writer per folder)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,8 +27,11 @@ from typing import Any, Callable, Sequence
 from .config import list_presets, load_config
 from .errors import UserError
 from .io import atomic_write_text
-from .methods import list_methods, parse_methods
-from .records import RecordError, find_record_files, load_record
+from .lock import OutputFolderLock
+from .methods import get_method, list_methods, parse_methods
+from .outdir import (is_write_failure, remove_stale_temp_files_below, scan_out_dir,
+                     user_error_for_os_error)
+from .protocols import parse_int_list, settings_tag
 from .report import ReportResult, rebuild_report
 
 MAX_SEED = 2**32 - 1
@@ -49,33 +54,24 @@ def parse_seeds(text: str | Sequence[int] | None) -> tuple[int, ...]:
     """'1993,1,2' -> (1993, 1, 2); UserError on anything else."""
     if text is None:
         return (1993,)
-    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
-    bad = UserError(f"bad seed list {text!r}: give comma-separated integers in 0..{MAX_SEED}, "
-                    "e.g. 1993,1994")
-    seeds = []
-    for p in parts:
-        if isinstance(p, str):
-            if not p.isascii() or not p.isdigit():
-                raise bad
-            p = int(p)
-        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= MAX_SEED:
-            raise bad
-        seeds.append(p)
-    if not seeds:
-        raise bad
-    if len(set(seeds)) != len(seeds):
-        raise UserError(f"bad seed list {text!r}: a seed is repeated")
-    return tuple(seeds)
+    return parse_int_list(text, low=0, high=MAX_SEED,
+                          bad=f"bad seed list {text!r}: give comma-separated integers in "
+                              f"0..{MAX_SEED}, e.g. 1993,1994",
+                          repeated=f"bad seed list {text!r}: a seed is repeated")
 
 
-def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None = None) -> Path:
-    name = f"{benchmark}-p{phases}-{preset}" + (f"-e{epochs}" if epochs is not None else "")
+def default_out_dir(benchmark: str, phases: int, preset: str, epochs: int | None = None,
+                    sets: Sequence[str] = ()) -> Path:
+    """runs/<benchmark>-p<phases>-<preset>[-e<epochs>][-set<hash of the --set items>]."""
+    name = (f"{benchmark}-p{phases}-{Path(preset).stem}"
+            + (f"-e{epochs}" if epochs is not None else "") + settings_tag(sets))
     return Path("runs") / name
 
 
 def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], seeds: Sequence[int],
                       preset: str, epochs: int | None, data_root: str | None, out: Path,
-                      device: str, base_classes: int | None, class_order_seed: int) -> str:
+                      device: str, base_classes: int | None, class_order_seed: int,
+                      sets: Sequence[str] = ()) -> str:
     """The exact command that reproduces a comparison (every choice spelled out)."""
     args = ["python", "cli.py", "compare", "--benchmark", benchmark, "--phases", str(phases)]
     if base_classes is not None:
@@ -86,6 +82,8 @@ def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], se
              "--preset", preset]
     if epochs is not None:
         args += ["--epochs", str(epochs)]
+    for item in sets:
+        args += ["--set", item]
     if data_root is not None:
         args += ["--data-root", data_root]
     args += ["--out", str(out), "--device", device]
@@ -99,9 +97,8 @@ def prepare_out_dir(out: Path) -> Path:
         raise UserError(f"output folder {out} exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{time.time_ns()}"
-        probe.write_text("ok")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=out):  # nameless where the OS allows: nothing to leave
+            pass
     except OSError as exc:
         raise UserError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
     return out
@@ -115,11 +112,12 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 epochs: int | None = None, data_root: str | None = None,
                 out: str | Path | None = None, device: str = "auto", quiet: bool = False,
                 base_classes: int | None = None, class_order_seed: int = 1993,
+                sets: Sequence[str] = (), skip_bad_images: bool = False,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
-    """Train every missing (method, seed) run, then rebuild the report. See module docstring."""
-    from .runner import RunSpec, resolve_device, run_one  # avalanche import: only when running
-    from .streams import StreamSpec, build_stream, describe_stream
+    """Train every missing (method, seed) run, then rebuild the report. See module docstring.
+    ``sets`` are ``dotted.key=value`` overrides of the preset (``--set``)."""
+    from .streams import StreamSpec, describe_stream
 
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     say = (lambda msg: None) if quiet else echo
@@ -130,61 +128,79 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     seed_list = parse_seeds(seeds)
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
-    probe = load_config(preset, overrides={"epochs": epochs})  # preset exists and is well-formed
-    resolved_device = resolve_device(device)
-    stream_kw = dict(name=benchmark, phases=phases, base_classes=base_classes,
-                     class_order_seed=class_order_seed, data_root=data_root)
-    describe_stream(StreamSpec(**stream_kw))  # benchmark name and phase count, no data read
-    out_dir = Path(out) if out is not None else default_out_dir(benchmark, phases, preset, epochs)
+    sets = tuple(sets)
+    probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)  # well-formed, typed
+    stream_kw = stream_settings(probe, name=benchmark, phases=phases, base_classes=base_classes,
+                                class_order_seed=class_order_seed, data_root=data_root,
+                                skip_bad_images=skip_bad_images)
+    describe_stream(StreamSpec(**stream_kw))  # benchmark name, phases, class order: no data read
+    out_dir = (Path(out) if out is not None
+               else default_out_dir(benchmark, phases, preset, epochs, sets))
     prepare_out_dir(out_dir)
+
+    # one writer per folder: a second compare stops here, before the slow imports
+    try:
+        with OutputFolderLock(out_dir, command=shlex.join(sys.argv)):
+            return _compare_locked(
+                benchmark=benchmark, phases=phases, method_names=method_names,
+                seed_list=seed_list, preset=preset, epochs=epochs, sets=sets,
+                data_root=data_root, out_dir=out_dir, device=device, quiet=quiet,
+                base_classes=base_classes, class_order_seed=class_order_seed,
+                stream_kw=stream_kw, warn=warn, say=say, after_phase=after_phase,
+                started=started)
+    except OSError as exc:  # disk full, folder made read-only meanwhile: one line
+        if not is_write_failure(exc):
+            raise
+        raise user_error_for_os_error(exc, out_dir) from None
+
+
+def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...],
+                    seed_list: tuple[int, ...], preset: str, epochs: int | None,
+                    sets: tuple[str, ...], data_root: str | None, out_dir: Path, device: str,
+                    quiet: bool, base_classes: int | None, class_order_seed: int,
+                    stream_kw: dict[str, Any], warn: Callable[[str], None],
+                    say: Callable[[str], None], after_phase: Callable[[Any, int], None] | None,
+                    started: float) -> CompareResult:
+    """run_compare's work once it holds the folder's lock."""
+    from .runner import RunSpec, cpu_threads, resolve_device, run_one  # avalanche: only now
+    from .streams import StreamSpec, build_stream
+
+    resolved_device = resolve_device(device)
+    for removed in remove_stale_temp_files_below(out_dir):
+        say(f"removed {removed}, a temporary file left by a killed process")
 
     # 2. the stream (reads data: may fail on a missing dataset) and the frozen config
     say(f"building stream {benchmark} ({phases} phases, preset {preset})...")
-    bench = build_stream(StreamSpec(**stream_kw, train_per_class=probe.train_per_class,
-                                    test_per_class=probe.test_per_class,
-                                    image_size=probe.image_size))
-    cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs})
+    bench = build_stream(StreamSpec(**stream_kw))
+    for note in bench.notes:
+        say(note)
+    cfg = load_config(preset, backbone=bench.backbone, overrides={"epochs": epochs}, sets=sets)
 
     def spec_for(method: str, seed: int) -> RunSpec:
         return RunSpec(benchmark=benchmark, phases=phases, method=method, seed=seed, config=cfg,
                        device=resolved_device, base_classes=base_classes,
                        class_order_seed=class_order_seed)
 
-    # 3. what is already there: finished runs are kept, foreign ones stop us, broken ones redone
-    finished, unusable, conflicts = set(), [], []
-    requested = {(m, s) for m in method_names for s in seed_list}
-    for path in find_record_files(out_dir):
+    # 3. what is already there: finished runs are kept, runs with other settings stop us,
+    #    damaged files are set aside and their runs redone (benchmarks/outdir.py)
+    def registered(method: str) -> bool:
         try:
-            rec = load_record(path)
-        except RecordError as exc:
-            unusable.append((path, str(exc)))
-            continue
-        try:
-            same = rec["run_key"] == spec_for(rec["method"], rec["seed"]).key()
-        except UserError:  # a method no longer registered: leave its file alone
-            continue
-        if not same:
-            conflicts.append(path)
-        elif (rec["method"], rec["seed"]) in requested:
-            finished.add((rec["method"], rec["seed"]))
-    if conflicts:
-        raise UserError(f"{out_dir} already holds runs made with other settings (e.g. "
-                        f"{conflicts[0].relative_to(out_dir)}); use another --out or remove them")
-    redone = []
-    for path, reason in unusable:
-        backup = path.with_name(path.name + ".corrupt")
-        warn(f"warning: run file {path} is unusable ({reason}); moved to {backup.name}, "
-             "the run will be redone")
-        path.replace(backup)
-        method = path.parent.name
-        seed_text = path.stem.removeprefix("seed")
-        if seed_text.isdigit() and (method, int(seed_text)) in requested:
-            redone.append((method, int(seed_text)))
+            get_method(method)
+        except UserError:  # a method no longer registered: leave its files alone
+            return False
+        return True
+
+    folder = scan_out_dir(
+        out_dir, requested=[(m, s) for m in method_names for s in seed_list],
+        settings_for=lambda m, s: spec_for(m, s).settings() if registered(m) else None,
+        key_for=lambda m, s: spec_for(m, s).key() if registered(m) else None,
+        cpu_threads=cpu_threads() if resolved_device == "cpu" else None, warn=warn)
+    finished, redone = folder.finished, folder.redone
 
     command = canonical_command(benchmark=benchmark, phases=phases, methods=method_names,
                                 seeds=seed_list, preset=preset, epochs=epochs, data_root=data_root,
                                 out=out_dir, device=device, base_classes=base_classes,
-                                class_order_seed=class_order_seed)
+                                class_order_seed=class_order_seed, sets=sets)
     atomic_write_text(out_dir / "command.txt", command + "\n")
 
     # 4. train what is missing
@@ -228,6 +244,59 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
         + ", ".join(str(p) for p in report.plots))
     return CompareResult(out_dir, trained, skipped, redone, report,
                          time.perf_counter() - started)
+
+
+def run_compare_protocols(*, benchmark: str, phases: Sequence[int], dry_run: bool = False,
+                          out: str | Path | None = None, preset: str = "cpu",
+                          epochs: int | None = None, sets: Sequence[str] = (),
+                          methods: str | Sequence[str] | None = None,
+                          seeds: str | Sequence[int] | None = None,
+                          echo: Callable[[str], None] = print, quiet: bool = False,
+                          **compare_kw: Any) -> Any:
+    """One protocol: ``run_compare`` into its folder. Several (``--phases 5,10,25``): each into
+    ``<out>/p<N>/`` plus the combined table. ``dry_run``: print the plan, touch nothing."""
+    from .protocols import protocol_dirs, protocols_out_dir, run_protocols
+    from .streams import StreamSpec, describe_stream
+
+    phases, sets = tuple(phases), tuple(sets)
+    method_names = parse_methods(",".join(methods) if isinstance(methods, (list, tuple)) else methods)
+    seed_list = parse_seeds(seeds)
+    if len(phases) == 1:
+        out_dirs = {phases[0]: Path(out) if out is not None
+                    else default_out_dir(benchmark, phases[0], preset, epochs, sets)}
+    else:
+        out_dirs = protocol_dirs(Path(out) if out is not None
+                                 else protocols_out_dir(benchmark, phases, preset, epochs, sets),
+                                 phases)
+    if dry_run:
+        from .plan import build_plan
+        echo(build_plan(benchmark=benchmark, phases=phases, methods=method_names, seeds=seed_list,
+                        preset=preset, sets=sets, epochs=epochs, out_dirs=out_dirs,
+                        base_classes=compare_kw.get("base_classes"),
+                        class_order_seed=compare_kw.get("class_order_seed", 1993),
+                        data_root=compare_kw.get("data_root")))
+        return None
+    common = dict(methods=method_names, seeds=seed_list, preset=preset, epochs=epochs, sets=sets,
+                  echo=echo, quiet=quiet, **compare_kw)
+    if len(phases) == 1:
+        return run_compare(benchmark=benchmark, phases=phases[0], out=out_dirs[phases[0]], **common)
+    probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)
+
+    def validate(n: int) -> None:
+        describe_stream(StreamSpec(**stream_settings(
+            probe, name=benchmark, phases=n, base_classes=compare_kw.get("base_classes"),
+            class_order_seed=compare_kw.get("class_order_seed", 1993),
+            data_root=compare_kw.get("data_root"))))
+
+    return run_protocols(benchmark=benchmark, phases=phases, out=out_dirs[phases[0]].parent,
+                         run_compare=run_compare, validate=validate, method_order=method_names,
+                         **common)
+
+
+def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
+    """StreamSpec keywords: the stream options plus the preset's data settings."""
+    return dict(stream_kw, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
+                image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order)
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:

@@ -1,8 +1,11 @@
-"""Presets (YAML files in benchmarks/presets/) -> one frozen RunConfig.
+"""Presets (YAML files) -> one frozen RunConfig, with typed ``--set key=value`` overrides.
 
-A value enters once, here: the preset file, then the backbone section of that preset (e.g. the
-ImageNet-Subset settings for resnet18), then the user's command-line overrides. Everything below
-(methods, runner) reads the resulting frozen object and nothing else.
+A value enters once, here: the preset file (one of benchmarks/presets/ by name, or a path to a
+.yaml file of the user's own), then the backbone section of that preset (e.g. the
+ImageNet-Subset settings for resnet18), then the user's overrides. Every setting has a dotted
+key (``train.epochs``, ``memory.total``, ``aanets.fusion_lr``, ``methods.lwf.alpha``, ...), a
+type and a range; a bad key or value is a one-line UserError that lists what is valid.
+Everything below (methods, runner) reads the resulting frozen object and nothing else.
 """
 
 from __future__ import annotations
@@ -13,13 +16,78 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from .errors import UserError
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
+SCHEDULES = ("multistep", "cosine")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One dotted preset key: its RunConfig field, type and the methods it reaches."""
+
+    key: str
+    field: str
+    kind: str                 # int, float, bool, str, ints, floats
+    nullable: bool = False
+    minimum: float | None = None
+    choices: tuple[str, ...] = ()
+    default: Any = None       # used when a preset file omits the key (None = required unless nullable)
+    reaches: str = "all"      # "all", "memory" (methods with an exemplar memory) or a family name
+
+    def describe(self) -> str:
+        kinds = {"int": "an integer", "float": "a number", "bool": "true or false",
+                 "str": "one of " + ", ".join(self.choices), "ints": "a list of integers",
+                 "floats": "a list of numbers"}
+        text = kinds[self.kind]
+        if self.minimum is not None:
+            text += f" >= {self.minimum:g}"
+        return text + (" or null" if self.nullable else "")
+
+
+_REQUIRED = object()
+SETTINGS: tuple[Setting, ...] = (
+    Setting("train.epochs", "epochs", "int", minimum=1, default=_REQUIRED),
+    Setting("train.lr", "lr", "float", minimum=0, default=_REQUIRED),
+    Setting("train.lr_schedule", "lr_schedule", "str", choices=SCHEDULES, default="multistep"),
+    Setting("train.lr_milestones", "lr_milestones", "ints", default=_REQUIRED),
+    Setting("train.lr_gamma", "lr_gamma", "float", minimum=0, default=_REQUIRED),
+    Setting("train.momentum", "momentum", "float", minimum=0, default=_REQUIRED),
+    Setting("train.weight_decay", "weight_decay", "float", minimum=0, default=_REQUIRED),
+    Setting("train.batch_size", "batch_size", "int", minimum=1, default=_REQUIRED),
+    Setting("train.eval_batch_size", "eval_batch_size", "int", minimum=1, default=_REQUIRED),
+    Setting("memory.per_class", "memory_per_class", "int", nullable=True, minimum=1, reaches="memory"),
+    Setting("memory.total", "memory_total", "int", nullable=True, minimum=1, reaches="memory"),
+    Setting("data.train_per_class", "train_per_class", "int", nullable=True, minimum=1),
+    Setting("data.test_per_class", "test_per_class", "int", nullable=True, minimum=1),
+    Setting("data.image_size", "image_size", "int", nullable=True, minimum=1),
+    Setting("data.mean", "mean", "floats", nullable=True),
+    Setting("data.std", "std", "floats", nullable=True),
+    Setting("data.class_order", "class_order", "ints", nullable=True),
+    Setting("data.color_jitter", "color_jitter", "float", minimum=0, default=0.0),
+    Setting("aanets.lambda_base", "lambda_base", "float", minimum=0, default=_REQUIRED, reaches="aanets"),
+    Setting("aanets.margin", "margin", "float", default=_REQUIRED, reaches="aanets"),
+    Setting("aanets.ranking_k", "ranking_k", "int", minimum=1, default=_REQUIRED, reaches="aanets"),
+    Setting("aanets.ranking_weight", "ranking_weight", "float", minimum=0, default=_REQUIRED,
+            reaches="aanets"),
+    Setting("aanets.kd_temperature", "kd_temperature", "float", minimum=0, default=_REQUIRED,
+            reaches="aanets"),
+    Setting("aanets.kd_beta", "kd_beta", "float", minimum=0, default=_REQUIRED, reaches="aanets"),
+    Setting("aanets.fusion_lr", "fusion_lr", "float", minimum=0, default=_REQUIRED, reaches="aanets"),
+    Setting("aanets.fusion_milestones", "fusion_milestones", "ints", nullable=True, reaches="aanets"),
+    Setting("aanets.balanced_per_class", "balanced_per_class", "int", nullable=True, minimum=1,
+            reaches="aanets"),
+    Setting("aanets.stable_lr", "stable_lr", "float", nullable=True, minimum=0, reaches="aanets"),
+    Setting("aanets.plastic_lr", "plastic_lr", "float", nullable=True, minimum=0, reaches="aanets"),
+    Setting("reference_quirks", "reference_quirks", "bool", default=False, reaches="aanets"),
+)
+BY_KEY = {s.key: s for s in SETTINGS}
+# the old --epochs-style override names (field names) still work in load_config(overrides=)
+BY_FIELD = {s.field: s for s in SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -55,8 +123,19 @@ class RunConfig:
     fusion_lr: float
     # per-method hyperparameters of the Avalanche baselines: method -> {name: value}
     method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # which overrides were applied on top of the preset file (for the record)
+    # which overrides were applied on top of the preset file (dotted key -> value, for the record)
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    lr_schedule: str = "multistep"
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    class_order: tuple[int, ...] | None = None
+    color_jitter: float = 0.0
+    fusion_milestones: tuple[int, ...] | None = None
+    balanced_per_class: int | None = None
+    stable_lr: float | None = None
+    plastic_lr: float | None = None
+    reference_quirks: bool = False
+    preset_path: str | None = None   # the user's own preset file, when one was given
 
     def method_param(self, method: str, name: str, default: Any) -> Any:
         """A baseline's hyperparameter: the preset's value, else the registry default."""
@@ -81,22 +160,29 @@ class RunConfig:
             out[f.name] = value
         return out
 
+    def key_settings(self, *, method: str, family: str, uses_memory: bool) -> dict[str, Any]:
+        """The settings that reach ``method`` (what its run key hashes): another method's
+        hyperparameters, AANets settings for a baseline, or the memory of a memory-free method
+        never invalidate its finished runs."""
+        full = self.to_dict()
+        reach = {"all": True, "memory": uses_memory}
+        out = {"preset": self.preset, "reduced": self.reduced}
+        for s in SETTINGS:
+            if reach.get(s.reaches, s.reaches == family):
+                out[s.key] = full[s.field]
+        # a method reads the methods.<section> named like it or like a part of its name
+        # (aanets-podnet reads methods.podnet)
+        parts = {method, *method.split("-")}
+        out["method_params"] = {m: p for m, p in full["method_params"].items() if m in parts}
+        return out
+
     def digest(self) -> str:
         """Stable hash of the config (for "same config?" checks)."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_SECTIONS = {
-    "train": ("epochs", "lr", "lr_milestones", "lr_gamma", "momentum", "weight_decay",
-              "batch_size", "eval_batch_size"),
-    "memory": ("per_class", "total"),
-    "data": ("train_per_class", "test_per_class", "image_size"),
-    "aanets": ("lambda_base", "margin", "ranking_k", "ranking_weight", "kd_temperature",
-               "kd_beta", "fusion_lr"),
-}
-OVERRIDABLE = ("epochs", "lr", "batch_size", "eval_batch_size", "memory_per_class",
-               "memory_total", "train_per_class", "test_per_class")
+# ----------------------------------------------------------------------------- presets
 
 
 def list_presets() -> list[tuple[str, str]]:
@@ -107,6 +193,20 @@ def list_presets() -> list[tuple[str, str]]:
         label = "reduced" if data.get("reduced", True) else "paper setting"
         out.append((path.stem, f"[{label}] {data.get('description', '')}"))
     return out
+
+
+def preset_file(preset: str) -> Path:
+    """A preset name (benchmarks/presets/<name>.yaml) or a path to a .yaml file."""
+    if preset.endswith((".yaml", ".yml")) or "/" in preset or "\\" in preset:
+        path = Path(preset).expanduser()
+        if not path.is_file():
+            raise UserError(f"preset file {preset} does not exist")
+        return path
+    names = [name for name, _ in list_presets()]
+    if preset not in names:
+        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(names)}, "
+                        "or give the path of a .yaml file")
+    return PRESET_DIR / f"{preset}.yaml"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -130,7 +230,7 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def scale_milestones(milestones: tuple[int, ...], old_epochs: int, new_epochs: int) -> tuple[int, ...]:
+def scale_milestones(milestones: Sequence[int], old_epochs: int, new_epochs: int) -> tuple[int, ...]:
     """Keep the lr decays at the same fraction of training when the epoch count changes."""
     if old_epochs == new_epochs:
         return tuple(milestones)
@@ -138,79 +238,213 @@ def scale_milestones(milestones: tuple[int, ...], old_epochs: int, new_epochs: i
     return tuple(sorted(m for m in scaled if 0 < m < new_epochs))
 
 
-def load_config(preset: str, *, backbone: str | None = None,
-                overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """Build the frozen config: preset file -> backbone section -> overrides (None = not given).
+# ----------------------------------------------------------------------------- typing
 
-    Overriding ``epochs`` rescales the lr milestones proportionally (unless ``lr_milestones``
-    is overridden too).
+
+def _coerce(setting: Setting, value: Any, where: str) -> Any:
+    """A preset or command-line value -> the setting's type (text is parsed), else UserError."""
+    bad = UserError(f"{where}: {setting.key} must be {setting.describe()} (got {value!r})")
+    if isinstance(value, str) and setting.kind != "str":
+        value = _parse_text(value, bad)
+    if value is None:
+        if setting.nullable:
+            return None
+        raise bad
+    if setting.kind in ("ints", "floats"):
+        items = value if isinstance(value, (list, tuple)) else None
+        if items is None:
+            raise bad
+        one = Setting(setting.key, setting.field, setting.kind[:-1], minimum=setting.minimum)
+        return tuple(_coerce_scalar(one, v, bad) for v in items)
+    return _coerce_scalar(setting, value, bad)
+
+
+def _coerce_scalar(setting: Setting, value: Any, bad: UserError) -> Any:
+    kind = setting.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if kind == "str":
+        if value not in setting.choices:
+            raise bad
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise bad
+        value = int(value)
+    else:
+        value = float(value)
+    if setting.minimum is not None and value < setting.minimum:
+        raise bad
+    return value
+
+
+def _parse_text(text: str, bad: UserError) -> Any:
+    """'1e-4' -> 0.0001, 'true' -> True, 'null' -> None, '[1,2]' or '1,2' -> [1, 2]."""
+    text = text.strip()
+    lowered = text.lower()
+    if lowered in ("null", "none", "~", ""):
+        return None
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    if text.startswith("[") or "," in text:
+        inner = text.strip("[]")
+        return [_parse_text(part, bad) for part in inner.split(",") if part.strip()]
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    raise bad
+
+
+def parse_set(item: str) -> tuple[str, str]:
+    """'aanets.fusion_lr=1e-4' -> ('aanets.fusion_lr', '1e-4')."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {item!r}: write key=value, e.g. --set aanets.fusion_lr=1e-4")
+    return key.strip(), value
+
+
+def valid_keys(method_params: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Every dotted key --set accepts for a preset (its methods section included)."""
+    return [s.key for s in SETTINGS] + sorted(f"methods.{m}.{p}" for m, params in
+                                              method_params.items() for p in params)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_config(preset: str, *, backbone: str | None = None,
+                overrides: Mapping[str, Any] | None = None,
+                sets: Sequence[str] = ()) -> RunConfig:
+    """Build the frozen config: preset file -> backbone section -> overrides -> ``--set`` items.
+
+    ``overrides`` take field names (``epochs``; None = not given), ``sets`` take
+    ``dotted.key=value`` text. Changing ``train.epochs`` rescales the lr milestones (level 1,
+    and level 2 when it has its own) proportionally unless they are set too.
     """
-    names = [name for name, _ in list_presets()]
-    if preset not in names:
-        raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(names)}")
-    data = _read_yaml(PRESET_DIR / f"{preset}.yaml")
+    path = preset_file(preset)
+    own_file = path.resolve().parent != PRESET_DIR
+    name = path.stem
+    data = _read_yaml(path)
     if backbone and backbone in (data.get("backbones") or {}):
         data = _merge(data, data["backbones"][backbone])
 
-    flat: dict[str, Any] = {}
-    for section, keys in _SECTIONS.items():
-        values = data.get(section) or {}
-        unknown = set(values) - set(keys)
-        if unknown:
-            raise UserError(f"preset {preset!r}: unknown keys in '{section}': {sorted(unknown)}")
-        for key in keys:
-            name = f"memory_{key}" if section == "memory" else key
-            flat[name] = values.get(key)
-    missing = [k for k, v in flat.items() if v is None and k not in
-               ("memory_per_class", "memory_total", "train_per_class", "test_per_class", "image_size")]
-    if missing:
-        raise UserError(f"preset {preset!r} misses settings: {', '.join(missing)}")
+    values = _preset_values(data, name)
+    method_params = {str(m): dict(p or {}) for m, p in (data.get("methods") or {}).items()}
 
-    applied = {k: v for k, v in (overrides or {}).items() if v is not None}
-    bad = set(applied) - set(OVERRIDABLE) - {"lr_milestones"}
-    if bad:
-        raise UserError(f"cannot override {sorted(bad)}")
-    if "epochs" in applied and "lr_milestones" not in applied:
-        flat["lr_milestones"] = scale_milestones(tuple(flat["lr_milestones"] or ()),
-                                                 int(flat["epochs"]), int(applied["epochs"]))
-    if "memory_total" in applied:
-        flat["memory_per_class"] = None
-    elif "memory_per_class" in applied:
-        flat["memory_total"] = None
-    flat.update(applied)
+    requested: dict[str, Any] = {}
+    for fname, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if fname not in BY_FIELD:
+            raise UserError(f"cannot override {fname!r}; valid keys: {', '.join(valid_keys(method_params))}")
+        requested[BY_FIELD[fname].key] = value
+    for item in sets:
+        key, text = parse_set(item)
+        requested[key] = text
 
-    if (flat["memory_per_class"] is None) == (flat["memory_total"] is None):
-        raise UserError(f"preset {preset!r}: set exactly one of memory.per_class and memory.total")
-    for key in ("epochs", "batch_size", "eval_batch_size"):
-        if int(flat[key]) < 1:
-            raise UserError(f"{key} must be at least 1 (got {flat[key]})")
+    applied: dict[str, Any] = {}
+    for key, raw in requested.items():
+        if key in BY_KEY:
+            applied[key] = _coerce(BY_KEY[key], raw, "--set")
+        elif key.startswith("methods.") and key.count(".") == 2:
+            _, method, param = key.split(".")
+            if param not in method_params.get(method, {}):
+                raise UserError(f"unknown setting {key!r}; valid keys: "
+                                f"{', '.join(valid_keys(method_params))}")
+            applied[key] = _coerce_like(method_params[method][param], raw, key)
+        else:
+            raise UserError(f"unknown setting {key!r}; valid keys: {', '.join(valid_keys(method_params))}")
 
-    method_params = {str(m): MappingProxyType(dict(p or {}))
-                     for m, p in (data.get("methods") or {}).items()}
+    if "train.epochs" in applied:
+        old, new = values["train.epochs"], applied["train.epochs"]
+        if "train.lr_milestones" not in applied:
+            values["train.lr_milestones"] = scale_milestones(values["train.lr_milestones"], old, new)
+        if values["aanets.fusion_milestones"] is not None and "aanets.fusion_milestones" not in applied:
+            values["aanets.fusion_milestones"] = scale_milestones(values["aanets.fusion_milestones"],
+                                                                  old, new)
+    if applied.get("memory.total") is not None:
+        values["memory.per_class"] = None
+    elif applied.get("memory.per_class") is not None:
+        values["memory.total"] = None
+    for key, value in applied.items():
+        if key.startswith("methods."):
+            _, method, param = key.split(".")
+            method_params[method][param] = value
+        else:
+            values[key] = value
+
+    if (values["memory.per_class"] is None) == (values["memory.total"] is None):
+        raise UserError(f"preset {name!r}: set exactly one of memory.per_class and memory.total")
+    for key in ("data.mean", "data.std"):
+        if values[key] is not None and len(values[key]) not in (1, 3):
+            raise UserError(f"{key} needs 1 or 3 numbers (one per channel), got {len(values[key])}")
+    order = values["data.class_order"]
+    if order is not None and sorted(order) != list(range(len(order))):
+        raise UserError("data.class_order must list every class id 0..C-1 exactly once")
+
     return RunConfig(
-        preset=preset,
+        preset=name,
         reduced=bool(data.get("reduced", True)),
         description=str(data.get("description", "")),
-        epochs=int(flat["epochs"]),
-        lr=float(flat["lr"]),
-        lr_milestones=tuple(int(m) for m in (flat["lr_milestones"] or ())),
-        lr_gamma=float(flat["lr_gamma"]),
-        momentum=float(flat["momentum"]),
-        weight_decay=float(flat["weight_decay"]),
-        batch_size=int(flat["batch_size"]),
-        eval_batch_size=int(flat["eval_batch_size"]),
-        memory_per_class=None if flat["memory_per_class"] is None else int(flat["memory_per_class"]),
-        memory_total=None if flat["memory_total"] is None else int(flat["memory_total"]),
-        train_per_class=None if flat["train_per_class"] is None else int(flat["train_per_class"]),
-        test_per_class=None if flat["test_per_class"] is None else int(flat["test_per_class"]),
-        image_size=None if flat["image_size"] is None else int(flat["image_size"]),
-        lambda_base=float(flat["lambda_base"]),
-        margin=float(flat["margin"]),
-        ranking_k=int(flat["ranking_k"]),
-        ranking_weight=float(flat["ranking_weight"]),
-        kd_temperature=float(flat["kd_temperature"]),
-        kd_beta=float(flat["kd_beta"]),
-        fusion_lr=float(flat["fusion_lr"]),
-        method_params=MappingProxyType(method_params),
+        method_params=MappingProxyType({m: MappingProxyType(p) for m, p in method_params.items()}),
         overrides=MappingProxyType(dict(sorted(applied.items()))),
+        preset_path=str(path.resolve()) if own_file else None,
+        **{BY_KEY[k].field: v for k, v in values.items()},
     )
+
+
+def _preset_values(data: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Dotted key -> typed value of every setting, from a preset's sections (with defaults)."""
+    sections: dict[str, set[str]] = {}
+    for s in SETTINGS:
+        if "." in s.key:
+            section, leaf = s.key.split(".", 1)
+            sections.setdefault(section, set()).add(leaf)
+    for section, leaves in sections.items():
+        given = data.get(section) or {}
+        if not isinstance(given, Mapping):
+            raise UserError(f"preset {name!r}: '{section}' must be a mapping")
+        unknown = set(given) - leaves
+        if unknown:
+            raise UserError(f"preset {name!r}: unknown keys in '{section}': {sorted(unknown)}; "
+                            f"valid: {', '.join(sorted(leaves))}")
+    values: dict[str, Any] = {}
+    missing = []
+    for s in SETTINGS:
+        section, _, leaf = s.key.rpartition(".")
+        container = (data.get(section) or {}) if section else data
+        if leaf in container:
+            values[s.key] = _coerce(s, container[leaf], f"preset {name!r}")
+        elif s.default is _REQUIRED:
+            missing.append(s.key)
+        else:
+            values[s.key] = s.default
+    if missing:
+        raise UserError(f"preset {name!r} misses settings: {', '.join(missing)}")
+    return values
+
+
+def _coerce_like(current: Any, raw: Any, key: str) -> Any:
+    """A methods.<m>.<p> value typed like the preset's own value for it."""
+    kind = ("bool" if isinstance(current, bool) else "int" if isinstance(current, int)
+            else "float" if isinstance(current, float) else None)
+    if current is None:  # no type to follow: a number, bool or null if it reads as one, else text
+        try:
+            return _parse_text(raw, UserError(key)) if isinstance(raw, str) else raw
+        except UserError:
+            return raw
+    if kind is None:  # strings (e.g. EWC's mode): any text
+        return str(raw)
+    return _coerce(Setting(key, key, kind), raw, "--set")
+
+
+__all__ = ["BY_KEY", "PRESET_DIR", "RunConfig", "SETTINGS", "Setting", "list_presets",
+           "load_config", "parse_set", "preset_file", "scale_milestones", "valid_keys"]

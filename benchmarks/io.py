@@ -4,13 +4,19 @@ Readers (another process, a crashed run's resume, ``report`` beside a running ``
 the old file or the new one, never half of one: the bytes go to a temporary file with a unique
 name in the same folder, are flushed to disk, and replace the target in one rename. A failed
 write removes its temporary file and leaves the target untouched.
+
+Temporary names carry the writer's process id (``.<name>.<pid>.<random>.tmp``) so that the
+leftovers of a killed writer can be told from the live temp files of a concurrent ``report``:
+``remove_stale_temp_files`` removes only those whose process is gone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -22,16 +28,22 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any]) -> Path:
-    """Call ``write(fileobj)`` on a fresh temporary file, then move it over ``path``."""
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any], *,
+                      verify: Callable[[Path], Any] | None = None) -> Path:
+    """Call ``write(fileobj)`` on a fresh temporary file, then move it over ``path``.
+    ``verify(temp_path)``, if given, runs on the complete temporary file before the move; if
+    it raises, the target keeps its old content."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{temp_prefix(path)}{os.getpid()}.", suffix=TEMP_SUFFIX,
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if verify is not None:
+            verify(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         # the target is untouched; only our own temporary file goes
@@ -78,3 +90,42 @@ def leftover_temp_files(path: str | Path) -> list[Path]:
     if not path.parent.is_dir():
         return []
     return sorted(path.parent.glob(f"{temp_prefix(path)}*{TEMP_SUFFIX}"))
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (a killed writer's does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def remove_stale_temp_files(folder: str | Path, *, ours: Callable[[str], bool] = lambda name: True,
+                            min_age_s: float = 60.0) -> list[Path]:
+    """Remove the temporary files directly in ``folder`` that a writer of ours left behind:
+    named exactly as atomic_write_with names them, for a target ``ours(name)`` accepts, whose
+    process is gone, and older than ``min_age_s`` (in case the pid is of another host sharing
+    the folder). Returns what was removed; nothing else is ever touched."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    now = time.time()
+    for tmp in folder.iterdir():
+        match = _TEMP_NAME.match(tmp.name)
+        if match is None or not ours(match["target"]) or process_alive(int(match["pid"])):
+            continue
+        try:
+            if now - tmp.stat().st_mtime < min_age_s:
+                continue
+            tmp.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(tmp)
+    return removed

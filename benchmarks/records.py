@@ -47,7 +47,7 @@ _REQUIRED: dict[str, tuple[type, ...]] = {
     "device": (str,),
 }
 _OPTIONAL_NUMBER = ("forgetting", "nme_avg_incremental_accuracy", "nme_last_accuracy",
-                    "cuda_max_allocated_mb")
+                    "cuda_max_allocated_mb", "cpu_threads")
 
 
 def _is_fraction(x: Any) -> bool:
@@ -108,17 +108,55 @@ def save_record(path: Path, rec: dict[str, Any]) -> None:
     atomic_write_json(path, validate_record(rec))
 
 
+def _refuse_constant(name: str) -> Any:
+    raise RecordError(f"holds the non-finite number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e999
+        _refuse_constant(text)
+    return value
+
+
 def load_record(path: Path) -> dict[str, Any]:
-    """Read and validate a run file; RecordError says what is wrong with it."""
+    """Read and validate a run file; RecordError says what is wrong with it. Any decode
+    problem (not UTF-8, not JSON, NaN/Infinity) is damage, and so is a record whose method or
+    seed is not the one its path names (a file copied to another run's place)."""
+    path = Path(path)
     try:
-        text = Path(path).read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise RecordError(f"cannot read: {exc.strerror or exc}") from None
     try:
-        rec = json.loads(text)
+        rec = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant,
+                         parse_float=_finite_float)
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise RecordError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return validate_record(rec)
+    except RecursionError:
+        raise RecordError("nested too deeply to be a run record") from None
+    validate_record(rec)
+    if rec["method"] != path.parent.name:
+        raise RecordError(f"it is a record of method {rec['method']!r} but lies in the folder of "
+                          f"{path.parent.name!r}")
+    if path.name != f"seed{rec['seed']}.json":
+        raise RecordError(f"it is a record of seed {rec['seed']} but is named {path.name}")
+    return rec
+
+
+def settings_from_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """The settings dict of the run (runner.RunSpec.settings(), stored in the record; rebuilt
+    from its fields for a record made before it was stored)."""
+    if isinstance(rec.get("settings"), dict):
+        return rec["settings"]
+    stream = rec.get("stream") or {}
+    return {"benchmark": rec["benchmark"], "phases": rec["phases"], "method": rec["method"],
+            "seed": rec["seed"], "device": rec["device"],
+            "base_classes": stream.get("base_classes"),
+            "class_order_seed": stream.get("class_order_seed"), "config": rec["config"],
+            "schema": rec["schema_version"]}
 
 
 def record_path(out_dir: Path, method: str, seed: int) -> Path:
@@ -129,6 +167,17 @@ def record_path(out_dir: Path, method: str, seed: int) -> Path:
 def find_record_files(out_dir: Path) -> list[Path]:
     """Every run file under <out>/runs, sorted."""
     return sorted((Path(out_dir) / "runs").glob("*/seed*.json"))
+
+
+def usable_records(out_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """The valid run records under <out>/runs and (path, reason) of every unusable file."""
+    records, problems = [], []
+    for path in find_record_files(out_dir):
+        try:
+            records.append(load_record(path))
+        except RecordError as exc:
+            problems.append((path, str(exc)))
+    return records, problems
 
 
 def average_forgetting(exp_accuracy: list[list[float]]) -> float | None:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 from .errors import UserError
 from .io import atomic_write_text
 from .methods import list_methods
-from .records import RecordError, find_record_files, load_record
+from .records import usable_records
 
 
 @dataclass
@@ -28,25 +28,32 @@ class ReportResult:
     markdown: str = ""
 
 
-
 def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = None,
                    warn: Callable[[str], None] | None = None) -> ReportResult:
     """Tables and plots from the run files in ``out_dir`` (no training). Unusable run files
     are reported through ``warn`` and left out."""
-    from . import plots, tables
-
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     out_dir = Path(out_dir)
     if not (out_dir / "runs").is_dir():
         raise UserError(f"{out_dir} holds no runs (expected {out_dir / 'runs'}/<method>/seed<k>.json)")
-    records, problems = [], []
-    for path in find_record_files(out_dir):
-        try:
-            records.append(load_record(path))
-        except RecordError as exc:
-            problems.append(f"{path}: {exc}")
-            warn(f"warning: skipping unusable run file {path} ({exc}); re-run compare to redo it")
+    records, unusable = usable_records(out_dir)
+    problems = [f"{path}: {reason}" for path, reason in unusable]
+    for path, reason in unusable:
+        warn(f"warning: skipping unusable run file {path} ({reason}); re-run compare to redo it")
     order = list(method_order) if method_order else [m.name for m in list_methods()]
+    try:
+        return _write_report(out_dir, records, problems, order)
+    except OSError as exc:  # disk full, read-only folder: one line, nothing half-written
+        from .outdir import is_write_failure, user_error_for_os_error
+        if not is_write_failure(exc):
+            raise
+        raise user_error_for_os_error(exc, out_dir) from None
+
+
+def _write_report(out_dir: Path, records: list[dict[str, Any]], problems: list[str],
+                  order: list[str]) -> ReportResult:
+    from . import plots, tables
+
     markdown = tables.render_markdown(records, order)
     table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
     atomic_write_text(table_md, markdown)

@@ -3,7 +3,9 @@ seen so far, checkpoint after every phase, write the run record.
 
 Resuming: if a checkpoint of the same run (same run key) exists, the strategy, the global RNG
 states and the metrics so far are restored and training continues with the next phase; on CPU
-the numbers are the same as those of an uninterrupted run.
+the numbers are the same as those of an uninterrupted run with the same CPU thread count, so
+the count is recorded and a CPU resume under another count is refused. A checkpoint with other
+settings is refused too (never deleted); one that cannot be loaded safely is set aside.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from tqdm.auto import tqdm
 from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remove_checkpoint,
                          save_checkpoint, shared_objects)
 from .config import RunConfig
+from .errors import UserError
 from .methods import get_method, memory_plan
+from .outdir import set_aside, settings_difference, thread_count_error
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
 
 _EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
@@ -50,15 +54,38 @@ class RunSpec:
     base_classes: int | None = None     # None = the stream's default (half the classes)
     class_order_seed: int = 1993
 
+    def settings(self) -> dict[str, Any]:
+        """Everything that determines the run's numbers, as plain data: what the run key
+        hashes, stored in records and checkpoints to name what differs. Only the settings that
+        reach this method count (see RunConfig.key_settings)."""
+        info = get_method(self.method)
+        config = self.config.key_settings(method=self.method, family=info.family,
+                                          uses_memory=info.memory != "none")
+        return {"benchmark": self.benchmark, "phases": self.phases, "method": self.method,
+                "seed": self.seed, "device": self.device, "base_classes": self.base_classes,
+                "class_order_seed": self.class_order_seed, "config": config,
+                "schema": SCHEMA_VERSION}
+
     def key(self) -> str:
-        """Hash of the spec: a run file or checkpoint is reused only if its key matches."""
-        text = json.dumps({"benchmark": self.benchmark, "phases": self.phases,
-                           "method": self.method, "seed": self.seed, "device": self.device,
-                           "base_classes": self.base_classes,
-                           "class_order_seed": self.class_order_seed,
-                           "config": self.config.to_dict(), "schema": SCHEMA_VERSION},
-                          sort_keys=True)
+        """Hash of the settings: a run file or checkpoint is reused only if its key matches."""
+        text = json.dumps(self.settings(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def cpu_threads() -> int:
+    """Threads PyTorch uses on the CPU: they change the order of float sums, hence the numbers."""
+    return torch.get_num_threads()
+
+
+def check_resumable(meta: dict[str, Any], spec: RunSpec, ckpt: Path) -> None:
+    """UserError unless the checkpoint was written by this run with this thread count (CPU)."""
+    if meta.get("run_key") != spec.key():
+        saved = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+        raise UserError(f"{ckpt} (unfinished run) was made with other settings: "
+                        f"{settings_difference(saved, spec.settings())}; use another --out, or "
+                        "the settings it was made with")
+    if spec.device == "cpu" and meta.get("cpu_threads") != cpu_threads():
+        raise thread_count_error(ckpt, meta.get("cpu_threads"), cpu_threads())
 
 
 # ----------------------------------------------------------------------------- environment
@@ -195,19 +222,20 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
                             "aggregation_weights": [], "phase_times": [], "resumed_at": []}
     if ckpt.exists():
         try:
-            extra = load_checkpoint(ckpt, strategy, shared=shared, transient=transient)
-            if extra.get("run_key") != spec.key():
-                raise CheckpointError("it belongs to a different configuration")
-            done = extra["done"]
-            done["resumed_at"].append(done["phase"] + 1)
+            meta, extra = load_checkpoint(ckpt, strategy, shared=shared, transient=transient)
         except CheckpointError as exc:
-            notify(f"warning: ignoring checkpoint {ckpt} ({exc}); restarting the run")
-            remove_checkpoint(ckpt)
+            kept = set_aside(ckpt)
+            notify(f"warning: checkpoint {ckpt} is unusable ({exc}); kept as {kept.name}, "
+                   "the run restarts from phase 0")
             seed_everything(spec.seed)
             evaluator = build_evaluator(info.nme)
             strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
             strategy.plugins.append(epoch_bar)
             transient = [evaluator, epoch_bar]
+        else:
+            check_resumable(meta, spec, ckpt)
+            done = extra["done"]
+            done["resumed_at"].append(done["phase"] + 1)
 
     train_stream = bench.benchmark.train_stream
     test_stream = bench.benchmark.test_stream
@@ -236,7 +264,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             done["phase"] = i
             if checkpointing and i < n_phases - 1:
                 try:
-                    save_checkpoint(ckpt, strategy, {"run_key": spec.key(), "done": done},
+                    save_checkpoint(ckpt, strategy, meta_for(spec), {"done": done},
                                     shared=shared, transient=transient)
                 except CheckpointError as exc:
                     checkpointing = False
@@ -254,6 +282,12 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     save_record(record_path(out_dir, spec.method, spec.seed), record)
     remove_checkpoint(ckpt)
     return record
+
+
+def meta_for(spec: RunSpec) -> dict[str, Any]:
+    """What a checkpoint says about its run, as plain data (read back without the strategy)."""
+    return {"run_key": spec.key(), "settings": spec.settings(), "cpu_threads": cpu_threads(),
+            "method": spec.method, "seed": spec.seed}
 
 
 def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: str) -> dict[str, Any]:
@@ -285,7 +319,8 @@ def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: st
                    "base_classes": spec.base_classes, "class_order_seed": spec.class_order_seed,
                    "input_shape": [int(s) for s in bench.input_shape],
                    "class_order": [int(c) for c in bench.class_order],
-                   "phase_classes": [[int(c) for c in p] for p in bench.phase_classes]},
+                   "phase_classes": [[int(c) for c in p] for p in bench.phase_classes],
+                   "skipped_images": len(getattr(bench, "skipped_images", ()))},
         "memory": memory_plan(info, spec.config, int(bench.num_classes)),
         "classes_seen": classes_seen,
         "accuracy": acc,
@@ -304,6 +339,8 @@ def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: st
         "cuda_max_allocated_mb": (torch.cuda.max_memory_allocated() / 2**20
                                   if spec.device == "cuda" else None),
         "device": spec.device,
+        "settings": spec.settings(),
+        "cpu_threads": cpu_threads(),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -117,11 +117,20 @@ def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[st
             f"{memory}. Accuracy on all classes seen so far, in %, mean ± std over seeds; "
             "avg inc. acc = mean over all phases incl. phase 0; forgetting = average forgetting "
             "over the experiences.",
+            *_settings_line(recs),
             "",
             markdown_table(group),
             "",
         ]))
     return "\n".join(parts)
+
+
+def _settings_line(records: Sequence[dict[str, Any]]) -> list[str]:
+    """What --set / --epochs changed from the preset, as recorded in the runs."""
+    changed = {k: v for r in records for k, v in (r["config"].get("overrides") or {}).items()}
+    if not changed:
+        return []
+    return ["", "Set on top of the preset: " + ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))]
 
 
 def render_csv(records: Sequence[dict[str, Any]], method_order: Sequence[str] = ()) -> str:

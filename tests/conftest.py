@@ -16,6 +16,26 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def smoke_digits():
+    """``smoke_digits(phases) -> (smoke config, split-digits stream at its sizes)``, each
+    stream built once per session (run and checkpoint tests share them)."""
+    built = {}
+
+    def get(phases: int):
+        if phases not in built:
+            from benchmarks.config import load_config
+            from benchmarks.streams import StreamSpec, build_stream
+
+            cfg = load_config("smoke")
+            built[phases] = cfg, build_stream(StreamSpec(
+                "split-digits", phases=phases, download=False,
+                train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class))
+        return built[phases]
+
+    return get
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """One torch thread: the suite's tiny batches run faster single-threaded, and with two
     threads on a busy 2-core machine OpenMP spinning slows training by an order of magnitude."""

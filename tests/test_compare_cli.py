@@ -87,7 +87,7 @@ def test_corrupt_run_file_is_reported_and_redone(tmp_path, count_runs):
     assert result.exit_code == 0, result.output
     assert "naive/seed1.json is unusable" in result.stderr
     assert count_runs == [("naive", 1)]  # only the broken run is trained again
-    assert (out / "runs/naive/seed1.json.corrupt").exists()
+    assert len(list((out / "runs/naive").glob("seed1.json.damaged-*"))) == 1  # kept aside
     redone = load_record(path)
     assert redone["accuracy"] == original["accuracy"]  # same seed, same numbers
 
@@ -122,7 +122,7 @@ def test_list_shows_benchmarks_methods_presets():
     result = invoke("list")
     assert result.exit_code == 0
     for name in ("split-digits", "split-cifar100", "aanets-lucir", "aanets-icarl", "lucir",
-                 "icarl", "aanets-lucir-dualfree", "naive", "cumulative", "replay", "lwf", "ewc",
+                 "icarl", "aanets-lucir-dualfree", "aanets-icarl-dualfree", "naive", "cumulative", "replay", "lwf", "ewc",
                  "avl-icarl", "der", "bic", "paper", "cpu", "smoke"):
         assert f"  {name} " in result.output, name
 
@@ -136,6 +136,9 @@ def test_list_shows_benchmarks_methods_presets():
     (["--preset", "huge"], "unknown preset"),
     (["--phases", "3"], "phases=3"),
     (["--epochs", "0"], "--epochs"),
+    (["--phases", "5,x"], "bad --phases"),
+    (["--set", "train.epochs=x"], "train.epochs must be an integer"),
+    (["--set", "aanets.fusion=1"], "unknown setting 'aanets.fusion'; valid keys:"),
 ])
 def test_bad_input_is_one_line_error_and_nothing_is_lost(done, args, message, count_runs):
     before = snapshot(done)

@@ -6,9 +6,9 @@ import pytest
 
 from benchmarks.checkpoint import checkpoint_path
 from benchmarks.config import load_config
+from benchmarks.errors import UserError
 from benchmarks.records import load_record, record_path
 from benchmarks.runner import RunSpec, run_one
-from benchmarks.streams import StreamSpec, build_stream
 
 PHASES = 5
 
@@ -18,15 +18,13 @@ class Interrupted(Exception):
 
 
 @pytest.fixture(scope="module")
-def cfg():
-    return load_config("smoke")
+def cfg(smoke_digits):
+    return smoke_digits(PHASES)[0]
 
 
 @pytest.fixture(scope="module")
-def bench(cfg):
-    return build_stream(StreamSpec("split-digits", phases=PHASES, download=False,
-                                   train_per_class=cfg.train_per_class,
-                                   test_per_class=cfg.test_per_class))
+def bench(smoke_digits):
+    return smoke_digits(PHASES)[1]
 
 
 def spec(cfg, method: str, seed: int = 3) -> RunSpec:
@@ -65,7 +63,7 @@ def test_resume_gives_the_same_numbers(method, cfg, bench, tmp_path):
     assert load_record(record_path(out, method, s.seed)) == resumed
 
 
-def test_unusable_checkpoint_is_reported_and_run_restarts(cfg, bench, tmp_path):
+def test_unusable_checkpoint_is_kept_aside_reported_and_run_restarts(cfg, bench, tmp_path):
     s = spec(cfg, "naive")
     straight = run_one(s, bench, tmp_path / "a", progress=False)
     out = tmp_path / "b"
@@ -74,20 +72,23 @@ def test_unusable_checkpoint_is_reported_and_run_restarts(cfg, bench, tmp_path):
     ckpt.write_bytes(b"not a checkpoint")
     messages = []
     rec = run_one(s, bench, out, progress=False, notify=messages.append)
-    assert len(messages) == 1 and "ignoring checkpoint" in messages[0]
+    assert len(messages) == 1 and "is unusable" in messages[0] and "kept as" in messages[0]
     assert numbers(rec) == numbers(straight)
     assert rec["resumed_at_phase"] == []
+    kept = list(ckpt.parent.glob("seed3.pt.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"not a checkpoint"
 
 
-def test_checkpoint_of_another_config_is_not_used(cfg, bench, tmp_path):
+def test_checkpoint_of_another_config_is_refused_not_deleted(cfg, bench, tmp_path):
     s = spec(cfg, "naive")
     with pytest.raises(Interrupted):
         run_one(s, bench, tmp_path, progress=False, after_phase=interrupt_after(1))
+    ckpt = checkpoint_path(tmp_path, "naive", s.seed)
+    before = ckpt.read_bytes()
     other = spec(load_config("smoke", overrides={"batch_size": 16}), "naive")
-    messages = []
-    rec = run_one(other, bench, tmp_path, progress=False, notify=messages.append)
-    assert "different configuration" in messages[0]
-    assert rec["resumed_at_phase"] == []
+    with pytest.raises(UserError, match=r"batch_size 32 \(saved\) vs 16 \(now\)"):
+        run_one(other, bench, tmp_path, progress=False)
+    assert ckpt.read_bytes() == before
 
 
 def test_record_contents(cfg, bench, tmp_path):

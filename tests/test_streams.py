@@ -8,6 +8,9 @@ import torch
 
 from benchmarks.errors import UserError
 from benchmarks.streams import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    StreamSizes,
     StreamSpec,
     build_stream,
     class_order,
@@ -17,6 +20,7 @@ from benchmarks.streams import (
     list_streams,
     per_class_subset,
     resolve_data_root,
+    stream_sizes,
 )
 
 
@@ -219,3 +223,38 @@ def test_folder_stream_large_images_use_imagenet_recipe(shared_data):
     assert built.input_shape == (3, 96, 96) and built.backbone == "resnet18"
     x, _, _ = built.benchmark.test_stream[0].dataset[0]
     assert x.shape == (3, 96, 96)
+
+
+# ---------------------------------------------------------------- settings: order, statistics, sizes
+
+
+def test_class_order_given_as_a_list_and_checked():
+    order = (9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+    layout = describe_stream(StreamSpec("split-digits", phases=5, class_order=order))
+    assert layout.class_order == list(order)
+    with pytest.raises(UserError, match="exactly once"):
+        describe_stream(StreamSpec("split-digits", class_order=(0, 1, 2)))
+
+
+def test_normalisation_statistics_are_a_setting(shared_data):
+    """A CIFAR-like folder tree can use the CIFAR statistics instead of ImageNet's: both
+    normalisations undo to the same pixels."""
+    cifar_mean, cifar_std = (0.5071, 0.4866, 0.4409), (0.2009, 0.1984, 0.2023)
+    kw = dict(name="split-folder", phases=1, data_root=str(shared_data / "cifar10-jpeg"),
+              train_per_class=1, test_per_class=1)
+    default = build_stream(StreamSpec(**kw)).benchmark.test_stream[0].dataset.eval()[0][0]
+    cifar = (build_stream(StreamSpec(**kw, mean=cifar_mean, std=cifar_std))
+             .benchmark.test_stream[0].dataset.eval()[0][0])
+    undo = lambda x, m, s: x * torch.tensor(s).view(3, 1, 1) + torch.tensor(m).view(3, 1, 1)  # noqa: E731
+    assert not torch.allclose(default, cifar)
+    assert torch.allclose(undo(default, IMAGENET_MEAN, IMAGENET_STD),
+                          undo(cifar, cifar_mean, cifar_std), atol=1e-5)
+
+
+def test_stream_sizes_for_the_dry_run(shared_data):
+    assert stream_sizes(StreamSpec("split-cifar100")) == StreamSizes([500] * 100, "resnet32")
+    root = str(shared_data / "cifar10-jpeg")
+    assert stream_sizes(StreamSpec("split-folder", data_root=root)) == StreamSizes([5000] * 10, "resnet32")
+    assert stream_sizes(StreamSpec("split-folder", data_root=root, image_size=96)).backbone == "resnet18"
+    digits = stream_sizes(StreamSpec("split-digits"))  # the loader's 2/3 split of 1797 images
+    assert sum(digits.train_per_class) == round(1797 * 2 / 3) and digits.backbone == "resnet32"

@@ -3,6 +3,7 @@ class-balanced set, one pass after every level-1 epoch, with their own optimizer
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -12,6 +13,7 @@ from avalanche.core import SupervisedPlugin
 from torch.utils.data import DataLoader
 
 from ..models import AggregatedBackbone
+from ..validation import check_int, check_milestones, check_real
 from .herding import HerdingMemoryPlugin
 
 
@@ -22,7 +24,14 @@ class AggregationUpdatePlugin(SupervisedPlugin):
     new classes, (new classes x per-class budget) samples drawn at random with replacement from
     the new data, with train augmentation. ``memory`` is the strategy's exemplar memory (the
     same HerdingMemoryPlugin instance that is among its plugins), handed in as Avalanche's own
-    ReplayPlugin is handed its storage policy.
+    ReplayPlugin is handed its storage policy. ``new_per_class`` fixes the draws per new class
+    (the reference draws --nb_protos = 20 whatever the budget); None = the memory's budget.
+
+    Reference behaviour, off by default (each documented in docs/reproduce-paper.md):
+    ``step_at_epoch_start`` steps the lr scheduler before each epoch (decays one epoch early);
+    ``accumulate_grad`` never zeroes the a_k gradient, so level-1 batches add to it too (the
+    reference's LUCIR trainer); ``reference_loader`` iterates the balanced set unshuffled, new
+    draws first, then the exemplars.
     """
 
     def __init__(
@@ -36,21 +45,31 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         gamma: float = 0.1,
         batch_size: int = 128,
         num_workers: int = 0,
+        new_per_class: int | None = None,
+        step_at_epoch_start: bool = False,
+        accumulate_grad: bool = False,
+        reference_loader: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(memory, HerdingMemoryPlugin):
             raise TypeError(f"memory must be a HerdingMemoryPlugin, got {type(memory).__name__}")
         self.memory = memory
-        self.fusion_lr = fusion_lr
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.milestones = None if milestones is None else list(milestones)
-        self.gamma = gamma
-        self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.fusion_lr = check_real("fusion_lr", fusion_lr, low=0)
+        self.momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
+        self.weight_decay = check_real("weight_decay", weight_decay, low=0)
+        self.milestones = None if milestones is None else check_milestones("milestones", milestones)
+        self.gamma = check_real("gamma", gamma, low=0, low_open=True)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.num_workers = check_int("num_workers", num_workers, low=0)
+        self.new_per_class = (None if new_per_class is None
+                              else check_int("new_per_class", new_per_class, low=1))
+        self.step_at_epoch_start = step_at_epoch_start
+        self.accumulate_grad = accumulate_grad
+        self.reference_loader = reference_loader
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.balanced_set: AvalancheDataset | None = None
+        self.carried_grad: list[torch.Tensor | None] | None = None  # accumulate_grad only
 
     @staticmethod
     def _aggregated(strategy) -> AggregatedBackbone | None:
@@ -70,17 +89,36 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         milestones = self.milestones if self.milestones is not None else getattr(strategy, "lr_milestones", [])
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(milestones), self.gamma)
         self.balanced_set = self.build_balanced_set(strategy)
+        if self.accumulate_grad:  # level-1 backward passes reach the a_k too, as in the reference
+            for a, carried in zip(backbone.alphas.parameters(), self.carried_grad or ()):
+                if a.grad is None and carried is not None:  # resumed: pickling drops .grad
+                    a.grad = carried.to(a.device)
+            for a in backbone.alphas.parameters():
+                a.requires_grad_(True)
 
     def build_balanced_set(self, strategy) -> AvalancheDataset:
         memory = self.memory
         new_data = strategy.experience.dataset.train()
         num_new = len(strategy.experience.classes_in_this_experience)
         num_classes = len(set(memory.seen_classes) | set(strategy.experience.classes_in_this_experience))
-        draws = num_new * memory.budget_per_class(num_classes)
-        picks = torch.randint(len(new_data), (draws,)).tolist()
+        per_class = self.new_per_class or memory.budget_per_class(num_classes)
+        picks = torch.randint(len(new_data), (num_new * per_class,)).tolist()
         balanced = new_data.subset(picks)
         old = memory.memory_dataset()
-        return (balanced if old is None else old.concat(balanced)).train()
+        if old is None:
+            return balanced.train()
+        return (balanced.concat(old) if self.reference_loader else old.concat(balanced)).train()
+
+    def balanced_loader(self) -> DataLoader:
+        """This epoch's level-2 loader (shuffled, or in the reference's fixed order)."""
+        return DataLoader(self.balanced_set, batch_size=self.batch_size,
+                          shuffle=not self.reference_loader, num_workers=self.num_workers)
+
+    def before_training_epoch(self, strategy, **kwargs) -> None:
+        if self.scheduler is not None and self.step_at_epoch_start:
+            with warnings.catch_warnings():  # torch warns: step() before optimizer.step()
+                warnings.simplefilter("ignore", UserWarning)
+                self.scheduler.step()
 
     def after_training_epoch(self, strategy, **kwargs) -> None:
         if self.optimizer is None:
@@ -89,28 +127,32 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         alphas = list(backbone.alphas.parameters())
         was_training = strategy.model.training
         strategy.model.eval()
-        loader = DataLoader(self.balanced_set, batch_size=self.batch_size, shuffle=True,
-                            num_workers=self.num_workers)
         try:
-            for batch in loader:
+            for batch in self.balanced_loader():
                 x, y = batch[0].to(strategy.device), batch[1].to(strategy.device)
                 for a in alphas:
                     a.requires_grad_(True)
                 loss = F.cross_entropy(strategy.model(x), y)
                 grads = torch.autograd.grad(loss, alphas)
                 for a, g in zip(alphas, grads):
-                    a.requires_grad_(False)
-                    a.grad = g
+                    a.requires_grad_(self.accumulate_grad)
+                    a.grad = g if not self.accumulate_grad or a.grad is None else a.grad + g
                 self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                if not self.accumulate_grad:
+                    self.optimizer.zero_grad(set_to_none=True)
         finally:
             for a in alphas:
-                a.requires_grad_(False)
+                a.requires_grad_(self.accumulate_grad)
             strategy.model.train(was_training)
-        self.scheduler.step()
+        if not self.step_at_epoch_start:
+            self.scheduler.step()
 
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.balanced_set = None  # keeps checkpoints small; rebuilt each experience
+        backbone = self._aggregated(strategy)
+        if self.accumulate_grad and backbone is not None:  # carried into the next phase
+            self.carried_grad = [None if a.grad is None else a.grad.detach().clone()
+                                 for a in backbone.alphas.parameters()]
 
 
 __all__ = ["AggregationUpdatePlugin"]

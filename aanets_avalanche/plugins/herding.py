@@ -14,7 +14,8 @@ from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.core import SupervisedPlugin
 from torch import Tensor
 
-from ..features import extract_features
+from ..features import FLIPS, extract_features
+from ..validation import check_int, memory_budget
 
 
 def herding_order(features: Tensor, count: int) -> Tensor:
@@ -40,32 +41,71 @@ def herding_order(features: Tensor, count: int) -> Tensor:
     return torch.tensor(order, dtype=torch.long)
 
 
+REFERENCE_HERDING_CAP = 1000       # iterations (argmax steps), picks or not
+REFERENCE_DICTIONARY_SIZE = 500    # the reference never keeps more than this many per class
+
+
+def herding_order_reference(features: Tensor, count: int,
+                            max_iterations: int = REFERENCE_HERDING_CAP) -> Tensor:
+    """Herding as the AANets/LUCIR reference code runs it (Welling's update), best first.
+
+    w starts at the class mean mu; each step picks argmax_i <w, x_i> and sets w += mu - x_i,
+    whether or not x_i was already chosen (a repeat adds nothing). It stops after ``count``
+    distinct picks (at most 500) or ``max_iterations`` steps, so it may return fewer than
+    ``count`` rows. ``features`` should already be L2-normalised.
+    """
+    count = min(count, features.shape[0], REFERENCE_DICTIONARY_SIZE)
+    mu = features.mean(dim=0)
+    w = mu.clone()
+    chosen = torch.zeros(features.shape[0], dtype=torch.bool, device=features.device)
+    order: list[int] = []
+    for _ in range(max_iterations):
+        if len(order) >= count:
+            break
+        pick = int(torch.argmax(features @ w))
+        if not chosen[pick]:
+            chosen[pick] = True
+            order.append(pick)
+        w += mu - features[pick]
+    return torch.tensor(order, dtype=torch.long)
+
+
+HERDINGS = ("greedy", "reference")
+
+
 class HerdingMemoryPlugin(SupervisedPlugin):
     """Class-balanced exemplar memory filled by herding after each experience.
 
-    Budget: ``memory_per_class`` exemplars for every class seen (the paper's setting), or a
-    fixed ``memory_total`` shared evenly, ceil(total / classes seen) per class. Shrinking a
+    Budget: ``memory_per_class`` exemplars for every class seen (the paper's setting; 20 when
+    neither is given), or a fixed ``memory_total`` shared evenly, ceil(total / classes seen) per class. Shrinking a
     class keeps its best-ranked exemplars. Exemplars join the training data of later
     experiences. After each experience it also computes the NME class means.
+
+    ``herding``: "greedy" (herding_order, never short of the budget) or "reference"
+    (herding_order_reference: the reference code's Welling update and iteration cap).
+    ``nme_flip``: the second view averaged into each class mean, see extract_features
+    ("horizontal"; "channels" / "none" reproduce the reference on CIFAR / ImageNet).
     """
 
     def __init__(
         self,
-        memory_per_class: int | None = 20,
+        memory_per_class: int | None = None,
         memory_total: int | None = None,
         batch_size: int = 100,
         num_workers: int = 0,
+        herding: str = "greedy",
+        nme_flip: str = "horizontal",
     ) -> None:
         super().__init__()
-        if (memory_per_class is None) == (memory_total is None):
-            raise ValueError("give exactly one of memory_per_class or memory_total")
-        for name, value in (("memory_per_class", memory_per_class), ("memory_total", memory_total)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
-        self.memory_per_class = memory_per_class
-        self.memory_total = memory_total
-        self.batch_size = batch_size
-        self.num_workers = num_workers
+        if herding not in HERDINGS:
+            raise ValueError(f"herding must be one of {HERDINGS}, got {herding!r}")
+        if nme_flip not in FLIPS:
+            raise ValueError(f"nme_flip must be one of {FLIPS}, got {nme_flip!r}")
+        self.herding = herding
+        self.nme_flip = nme_flip
+        self.memory_per_class, self.memory_total = memory_budget(memory_per_class, memory_total)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.num_workers = check_int("num_workers", num_workers, low=0)
         self.ranked: dict[int, Tensor] = {}
         self.sources: dict[int, AvalancheDataset] = {}
         self.class_means: Tensor | None = None
@@ -114,7 +154,8 @@ class HerdingMemoryPlugin(SupervisedPlugin):
         budget = self.budget_per_class(len(set(self.ranked) | set(new_classes)))
         for label in new_classes:
             idx = torch.nonzero(labels == label).flatten()
-            self.ranked[label] = idx[herding_order(feats[idx], budget)]
+            select = herding_order_reference if self.herding == "reference" else herding_order
+            self.ranked[label] = idx[select(feats[idx], budget)]
             self.sources[label] = dataset
         for label in self.ranked:
             self.ranked[label] = self.ranked[label][:budget]
@@ -123,13 +164,14 @@ class HerdingMemoryPlugin(SupervisedPlugin):
     # -- NME ----------------------------------------------------------------------------------
     @torch.no_grad()
     def update_class_means(self, model, device) -> None:
-        """Class mean = normalised mean of the normalised features of each exemplar and its flip."""
+        """Class mean = normalised mean of the normalised features of each exemplar and its flip
+        (``nme_flip``)."""
         memory = self.memory_dataset()
         if memory is None:
             return
         feats, labels = extract_features(
             model, memory.eval(), batch_size=self.batch_size, device=device, with_flip=True,
-            num_workers=self.num_workers,
+            num_workers=self.num_workers, flip=self.nme_flip,
         )
         feats = F.normalize(feats, dim=1)
         labels = torch.cat([labels, labels])
@@ -149,4 +191,4 @@ class HerdingMemoryPlugin(SupervisedPlugin):
         return self.mean_labels.to(features.device)[scores.argmax(dim=1)]
 
 
-__all__ = ["HerdingMemoryPlugin", "herding_order"]
+__all__ = ["HERDINGS", "HerdingMemoryPlugin", "herding_order", "herding_order_reference"]

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..validation import check_real
 from .previous_model import PreviousModelDistillation
 
 
@@ -28,8 +29,8 @@ class ICaRLDistillationPlugin(PreviousModelDistillation):
 
     def __init__(self, temperature: float = 2.0, beta: float = 0.25) -> None:
         super().__init__()
-        self.temperature = temperature
-        self.beta = beta
+        self.temperature = check_real("temperature", temperature, low=0, low_open=True)
+        self.beta = check_real("beta", beta, low=0)
 
     def distillation_loss(self, strategy, features: Tensor | None) -> Tensor:
         with torch.no_grad():

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..validation import check_int, check_real
 from .previous_model import PreviousModelDistillation
 
 
@@ -41,10 +42,10 @@ class LUCIRDistillationPlugin(PreviousModelDistillation):
     def __init__(self, lambda_base: float = 5.0, margin: float = 0.5, k: int = 2,
                  ranking_weight: float = 1.0) -> None:
         super().__init__()
-        self.lambda_base = lambda_base
-        self.margin = margin
-        self.k = k
-        self.ranking_weight = ranking_weight
+        self.lambda_base = check_real("lambda_base", lambda_base, low=0)
+        self.margin = check_real("margin", margin, low=0)
+        self.k = check_int("k", k, low=1)
+        self.ranking_weight = check_real("ranking_weight", ranking_weight, low=0)
         self.current_lambda = 0.0
 
     def before_training_exp(self, strategy, **kwargs) -> None:

@@ -51,11 +51,15 @@ def sgd(cfg: "RunConfig", params):
 
 
 def schedule(cfg: "RunConfig", optimizer):
-    """Per-phase MultiStepLR, stepped at the end of each epoch, reset at each phase."""
+    """Per-phase MultiStepLR (or cosine annealing over the phase's epochs, as the preset says),
+    stepped at the end of each epoch, reset at each phase."""
     import torch
     from avalanche.training.plugins import LRSchedulerPlugin
-    sched = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.lr_milestones),
-                                                 gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    else:
+        sched = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.lr_milestones),
+                                                     gamma=cfg.lr_gamma)
     return LRSchedulerPlugin(sched, reset_scheduler=True, reset_lr=True, step_granularity="epoch")
 
 

@@ -18,6 +18,7 @@ from .registry import (
     BuiltBenchmark,
     LoadedData,
     StreamLayout,
+    StreamSizes,
     StreamSpec,
     build_stream,
     class_order,
@@ -25,12 +26,15 @@ from .registry import (
     list_streams,
     register_stream,
     resolve_data_root,
+    stream_sizes,
 )
 
 __all__ = [
     "BuiltBenchmark", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "DATA_ROOT_ENV",
     "DEFAULT_CLASS_ORDER_SEED", "DIGITS_CLASSES", "FMNIST_CLASSES", "IMAGENET_MEAN",
-    "IMAGENET_STD", "ImageFiles", "LoadedData", "SMALL_IMAGE_MAX", "StreamLayout", "StreamSpec",
+    "IMAGENET_STD", "ImageFiles", "LoadedData", "SMALL_IMAGE_MAX", "StreamLayout", "StreamSizes",
+    "StreamSpec",
     "TensorImages", "build_stream", "class_order", "describe_stream", "folder_classes",
     "folder_files", "list_streams", "per_class_subset", "register_stream", "resolve_data_root",
+    "stream_sizes",
 ]

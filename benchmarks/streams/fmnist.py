@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import open_torchvision_dataset, small_image_transforms, subset_tensors
-from .registry import LoadedData, StreamSpec, register_stream
+from .registry import LoadedData, StreamSizes, StreamSpec, backbone_for_side, register_stream
 
 FMNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -17,6 +17,7 @@ FMNIST_CLASSES = [
     "split-fmnist",
     "Fashion-MNIST 28x28 grey (torchvision layout), B5 + N phases",
     lambda spec: FMNIST_CLASSES,
+    sizes=lambda spec: StreamSizes([6000] * 10, backbone_for_side(28)),
 )
 def _load_fmnist(spec: StreamSpec, root: Path) -> LoadedData:
     from torchvision.datasets import FashionMNIST
@@ -27,5 +28,6 @@ def _load_fmnist(spec: StreamSpec, root: Path) -> LoadedData:
                                       "Fashion-MNIST", "FashionMNIST/raw/ (the four IDX files)")
         parts.append(subset_tensors(ds.data.unsqueeze(1), ds.targets.tolist(), per_class,
                                     spec.class_order_seed))
-    train_t, eval_t = small_image_transforms(28, (0.2860,), (0.3530,), augment=True)
+    train_t, eval_t = small_image_transforms(28, spec.mean or (0.2860,), spec.std or (0.3530,),
+                                             augment=True)
     return LoadedData(parts[0], parts[1], train_t, eval_t, (1, 28, 28))

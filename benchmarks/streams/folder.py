@@ -1,9 +1,19 @@
 """Any class-per-folder image tree (ImageNet-Subset layout): small images decoded once into
-memory, large ones decoded per access with the ImageNet recipe."""
+memory, large ones decoded per access with the ImageNet recipe.
+
+The tree is checked before training, every problem named in one line: a class folder that is
+missing, empty or holds its images only in sub-folders, a class in one split only, unreadable
+images (listed; ``--skip-bad-images`` leaves them out and the run record counts them). The
+input size comes from the whole training tree, not from one image: the most common image size
+decides (its longer side), images of other sizes are resized, and the choice and the backbone
+it implies are printed; ``image_size`` in the preset (or ``--set data.image_size=...``)
+overrides it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -14,8 +24,8 @@ from torch.utils.data import Dataset
 from benchmarks.errors import UserError
 
 from .common import TensorImages, per_class_subset, small_image_transforms
-from .registry import (DATA_ROOT_ENV, SMALL_IMAGE_MAX, LoadedData, StreamSpec, register_stream,
-                       resolve_data_root)
+from .registry import (DATA_ROOT_ENV, SMALL_IMAGE_MAX, LoadedData, StreamSizes, StreamSpec,
+                       backbone_for_side, register_stream, resolve_data_root)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,19 +54,113 @@ def folder_classes(root: Path) -> list[str]:
     return classes
 
 
+# --------------------------------------------------------------------------- tree checks
+# Every problem of a user's tree is found before training and named in one line: a traceback
+# from deep inside a DataLoader three phases in says nothing about which folder to fix.
+
+_SHOWN_BAD_FILES = 3
+
+
+def _images_in(folder: Path) -> list[str]:
+    return sorted(e.path for e in os.scandir(folder)
+                  if e.is_file() and e.name.lower().endswith(_IMAGE_EXTENSIONS))
+
+
+def _nested_images(folder: Path) -> tuple[int, list[str]]:
+    """(count, first sub-folders) of images below ``folder``'s sub-folders."""
+    count, where = 0, []
+    for sub, _, files in os.walk(folder):
+        if Path(sub) == folder:
+            continue
+        found = sum(1 for f in files if f.lower().endswith(_IMAGE_EXTENSIONS))
+        if found:
+            count += found
+            where.append(str(Path(sub).relative_to(folder)))
+    return count, where
+
+
 def folder_files(split_dir: Path, classes: Sequence[str]) -> tuple[list[str], list[int]]:
-    """(paths, labels) of every image in a class-per-folder split, sorted; nothing is decoded."""
-    paths, labels = [], []
+    """(paths, labels) of every image in a class-per-folder split, sorted; nothing is decoded.
+    UserError naming the folder when a class folder is missing or holds no image directly."""
+    paths, labels, problems = [], [], []
     for label, name in enumerate(classes):
         class_dir = split_dir / name
         if not class_dir.is_dir():
-            raise UserError(f"class folder {class_dir} is missing ({split_dir.parent} must have "
+            problems.append(f"class folder {class_dir} is missing ({split_dir.parent} must have "
                             "the same classes in train/ and val/ or test/)")
-        files = sorted(e.path for e in os.scandir(class_dir)
-                       if e.is_file() and e.name.lower().endswith(_IMAGE_EXTENSIONS))
+            continue
+        files = _images_in(class_dir)
+        if not files:
+            nested, where = _nested_images(class_dir)
+            if nested:
+                problems.append(f"class folder {class_dir} holds no image directly but {nested} in "
+                                f"sub-folder(s) {', '.join(where[:3])}; split-folder reads only "
+                                f"<class>/*.jpg: move them up into {class_dir}")
+            else:
+                problems.append(f"class folder {class_dir} holds no image "
+                                f"({', '.join(_IMAGE_EXTENSIONS)})")
+            continue
         paths += files
         labels += [label] * len(files)
+    extra = sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and e.name not in set(classes))
+    if extra:
+        problems.append(f"{split_dir} has class folder(s) {', '.join(extra[:5])} that "
+                        f"{split_dir.parent / 'train'} does not have; both splits need the same classes")
+    _raise_problems(problems)
     return paths, labels
+
+
+def _raise_problems(problems: list[str]) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s) in the tree)" if len(problems) > 1 else ""
+        raise UserError(problems[0] + more)
+
+
+def _probe_image(path: str) -> tuple[int, int]:
+    """(width, height) of a readable image; decodes it (reduced scale for JPEG) so a
+    truncated file fails here, not in the middle of training. OSError/ValueError if not."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        size = image.size
+        image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+        image.load()
+    return size
+
+
+def check_images(paths: Sequence[str], *, skip_bad: bool
+                 ) -> tuple[list[int], list[tuple[int, int]], list[str]]:
+    """(indices of readable images, their sizes, unreadable paths). Unreadable images are a
+    UserError listing the first few, unless ``skip_bad`` (then they are left out)."""
+    from PIL import Image, UnidentifiedImageError
+
+    good, sizes, bad = [], [], []
+    for i, path in enumerate(paths):
+        try:
+            sizes.append(_probe_image(path))
+            good.append(i)
+        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError,
+                SyntaxError):
+            bad.append(path)
+    if bad and not skip_bad:
+        shown = ", ".join(bad[:_SHOWN_BAD_FILES]) + (" ..." if len(bad) > _SHOWN_BAD_FILES else "")
+        raise UserError(f"{len(bad)} image(s) cannot be read: {shown}; fix or remove them, or "
+                        "pass --skip-bad-images to train without them (counted in the run record)")
+    return good, sizes, bad
+
+
+def input_size_rule(sizes: Sequence[tuple[int, int]]) -> tuple[int, str]:
+    """The input side and a note saying why. Rule: the most common (width, height) among the
+    training images decides; the input side is its longer side."""
+    counts = Counter(sizes)
+    (width, height), count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    side = max(width, height)
+    others = len(sizes) - count
+    note = (f"input size {side} px: the most common training image size ({width}x{height}, "
+            f"{count} of {len(sizes)} images)")
+    if others:
+        note += f"; {others} image(s) of other sizes are resized"
+    return side, note
 
 
 def _decode_rgb(path: str) -> torch.Tensor:
@@ -101,33 +205,79 @@ class ImageFiles(Dataset):
     "any class-per-folder image tree with train/ and val/ or test/ (e.g. ImageNet-Subset); "
     "--data-root is the tree",
     lambda spec: folder_classes(resolve_data_root(spec)),
+    sizes=lambda spec: _folder_sizes(spec),
 )
 def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
     from torchvision.transforms import v2
 
     classes = folder_classes(root)
     train_dir, test_dir = _folder_split_dirs(root)
-    splits = []
+    splits, sizes, skipped = [], [], []
     for split_dir, per_class in ((train_dir, spec.train_per_class),
                                  (test_dir, spec.test_per_class)):
         paths, labels = folder_files(split_dir, classes)
         keep = per_class_subset(labels, per_class, spec.class_order_seed)  # before decoding
-        splits.append(([paths[i] for i in keep], [labels[i] for i in keep]))
-    if not splits[0][0] or not splits[1][0]:
-        raise UserError(f"split-folder found no images under {root} ({_FOLDER_LAYOUT})")
+        paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
+        good, split_sizes, bad = check_images(paths, skip_bad=spec.skip_bad_images)
+        splits.append(([paths[i] for i in good], [labels[i] for i in good]))
+        sizes.append(split_sizes)
+        skipped += bad
+    for (paths, labels), split_dir in zip(splits, (train_dir, test_dir)):
+        empty = [classes[c] for c in range(len(classes)) if c not in set(labels)]
+        if empty:
+            raise UserError(f"no readable image left in class folder(s) {', '.join(empty[:5])} "
+                            f"of {split_dir}")
 
-    size = spec.image_size or max(_decode_rgb(splits[0][0][0]).shape[1:])
+    notes = []
+    if skipped:
+        notes.append(f"split-folder: left out {len(skipped)} unreadable image(s) "
+                     f"(--skip-bad-images), e.g. {skipped[0]}")
+    if spec.image_size:
+        size = spec.image_size
+        notes.append(f"split-folder: input size {size} px (set in the configuration)")
+    else:
+        size, why = input_size_rule(sizes[0])
+        notes.append(f"split-folder: {why}")
     mean, std = spec.mean or IMAGENET_MEAN, spec.std or IMAGENET_STD
     if size <= SMALL_IMAGE_MAX:  # CIFAR-like: decode once, keep in memory, pad-crop + flip
+        notes.append(f"split-folder: {size} px <= {SMALL_IMAGE_MAX} px: ResNet-32, images kept "
+                     "in memory, pad-and-crop + flip")
         train, test = (TensorImages(_decode_all(p, size), y) for p, y in splits)
         train_t, eval_t = small_image_transforms(size, mean, std, augment=True)
-        return LoadedData(train, test, train_t, eval_t, (3, size, size))
+        return LoadedData(train, test, train_t, eval_t, (3, size, size), tuple(notes),
+                          tuple(skipped))
 
     size = spec.image_size or 224  # ImageNet recipe for large images, decoded per access
+    notes.append(f"split-folder: images over {SMALL_IMAGE_MAX} px: ResNet-18, ImageNet recipe "
+                 f"(RandomResizedCrop {size} + flip; test Resize {round(size * 256 / 224)} + "
+                 f"CenterCrop {size})")
     normalize = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
     train_t = v2.Compose([v2.RandomResizedCrop(size, antialias=True),
                           v2.RandomHorizontalFlip()] + normalize)
     eval_t = v2.Compose([v2.Resize(round(size * 256 / 224), antialias=True),
                          v2.CenterCrop(size)] + normalize)
     train, test = (ImageFiles(p, y) for p, y in splits)
-    return LoadedData(train, test, train_t, eval_t, (3, size, size))
+    return LoadedData(train, test, train_t, eval_t, (3, size, size), tuple(notes), tuple(skipped))
+
+
+def _folder_sizes(spec: StreamSpec) -> StreamSizes:
+    """Files per training class and the backbone, by the same size rule as the loader but from
+    the image headers only (nothing decoded; unreadable files are the loader's to report)."""
+    from PIL import Image
+
+    root = resolve_data_root(spec)
+    classes = folder_classes(root)
+    paths, labels = folder_files(_folder_split_dirs(root)[0], classes)
+    side = spec.image_size
+    if not side:
+        sizes = []
+        for i in per_class_subset(labels, spec.train_per_class, spec.class_order_seed):
+            try:
+                with Image.open(paths[i]) as image:
+                    sizes.append(image.size)
+            except (OSError, ValueError, SyntaxError):
+                continue
+        if not sizes:
+            raise UserError(f"split-folder found no readable image under {root} ({_FOLDER_LAYOUT})")
+        side, _ = input_size_rule(sizes)
+    return StreamSizes(np.bincount(labels, minlength=len(classes)).tolist(), backbone_for_side(side))

@@ -36,8 +36,11 @@ class StreamSpec:
     phases: incremental phases after the base phase. base_classes: None = half the classes.
     data_root: None = $AANETS_DATA_ROOT, else ./data (for split-folder: the image tree itself).
     train_per_class / test_per_class: deterministic per-class subsample (seeded by
-    class_order_seed), for CPU presets. image_size / mean / std: split-folder only.
+    class_order_seed), for CPU presets. image_size: split-folder only. mean / std: the
+    normalisation statistics (None = the data source's own, e.g. ImageNet's for split-folder).
+    class_order: the class order as original class ids (None = drawn with class_order_seed).
     download: let torchvision fetch missing CIFAR/FMNIST files (tests turn it off).
+    skip_bad_images: split-folder only: leave unreadable images out (counted) instead of stopping.
     """
 
     name: str
@@ -50,7 +53,9 @@ class StreamSpec:
     image_size: int | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    class_order: tuple[int, ...] | None = None
     download: bool = True
+    skip_bad_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class BuiltBenchmark:
     input_shape: tuple[int, int, int]  # (C, H, W) as fed to the model
     backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"
     class_names: list[str] | None
+    notes: tuple[str, ...] = ()  # what the loader decided for the user (input size, resizing)
+    skipped_images: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-images)
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,16 @@ class LoadedData:
     train_transform: Callable
     eval_transform: Callable
     input_shape: tuple[int, int, int]
+    notes: tuple[str, ...] = ()
+    skipped_images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StreamSizes:
+    """What a plan (compare --dry-run) needs before any image is decoded."""
+
+    train_per_class: list[int]  # training images of each class, indexed by original class id
+    backbone: str               # "resnet32" or "resnet18", as build_stream will choose
 
 
 # --------------------------------------------------------------------------- registry
@@ -100,19 +117,33 @@ class _StreamDef:
     description: str
     class_names: Callable[[StreamSpec], list[str]]  # cheap: no image is read
     load: Callable[[StreamSpec, Path], LoadedData]
+    sizes: Callable[[StreamSpec], StreamSizes] | None = None  # cheap: no image is decoded
 
 
 _REGISTRY: dict[str, _StreamDef] = {}
 
 
-def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]]):
-    """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``."""
+def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]],
+                    sizes: Callable[[StreamSpec], StreamSizes] | None = None):
+    """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``; ``sizes``
+    tells the dry-run plan the training images per class and the backbone without loading."""
 
     def decorate(load: Callable[[StreamSpec, Path], LoadedData]):
-        _REGISTRY[name] = _StreamDef(name, description, class_names, load)
+        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes)
         return load
 
     return decorate
+
+
+def stream_sizes(spec: StreamSpec) -> StreamSizes | None:
+    """Training images per class and backbone of a stream without loading it (None: unknown)."""
+    sizes = _stream_def(spec.name).sizes
+    return None if sizes is None else sizes(spec)
+
+
+def backbone_for_side(side: int) -> str:
+    """Inputs up to SMALL_IMAGE_MAX pixels use ResNet-32, larger ones ResNet-18."""
+    return "resnet32" if side <= SMALL_IMAGE_MAX else "resnet18"
 
 
 def list_streams() -> list[tuple[str, str]]:
@@ -163,12 +194,30 @@ def _phase_classes(spec: StreamSpec, num_classes: int) -> list[list[int]]:
     return phases
 
 
+MAX_CLASS_ORDER_SEED = 2**32 - 1  # NumPy's RandomState accepts 0 .. 2**32 - 1
+
+
 def describe_stream(spec: StreamSpec) -> StreamLayout:
     """Class order and per-phase classes without loading images (split-folder lists folders)."""
+    if (isinstance(spec.class_order_seed, bool) or not isinstance(spec.class_order_seed, int)
+            or not 0 <= spec.class_order_seed <= MAX_CLASS_ORDER_SEED):
+        raise UserError(f"--class-order-seed must be an integer in 0..{MAX_CLASS_ORDER_SEED}, "
+                        f"got {spec.class_order_seed}")
     definition = _stream_def(spec.name)
     names = definition.class_names(spec)
     phases = _phase_classes(spec, len(names))
-    return StreamLayout(spec.name, class_order(len(names), spec.class_order_seed), phases, names)
+    return StreamLayout(spec.name, _class_order(spec, len(names)), phases, names)
+
+
+def _class_order(spec: StreamSpec, num_classes: int) -> list[int]:
+    """The given class order (checked: every class id once) or the seeded one."""
+    if spec.class_order is None:
+        return class_order(num_classes, spec.class_order_seed)
+    order = [int(c) for c in spec.class_order]
+    if sorted(order) != list(range(num_classes)):
+        raise UserError(f"the class order must list each of the {num_classes} class ids of "
+                        f"{spec.name} (0..{num_classes - 1}) exactly once; got {len(order)} ids")
+    return order
 
 
 def resolve_data_root(spec: StreamSpec) -> Path:
@@ -204,6 +253,8 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         phase_classes=layout.phase_classes,
         num_classes=layout.num_classes,
         input_shape=loaded.input_shape,
-        backbone="resnet32" if side <= SMALL_IMAGE_MAX else "resnet18",
+        backbone=backbone_for_side(side),
         class_names=layout.class_names,
+        notes=loaded.notes,
+        skipped_images=loaded.skipped_images,
     )

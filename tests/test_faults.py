@@ -1,0 +1,518 @@
+"""Faults at every edge: what a user sees when a file is hostile or damaged, a folder is shared,
+the data tree is broken, the disk is full, or an argument is out of range."""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import json
+import math
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from benchmarks.checkpoint import checkpoint_path
+from benchmarks.compare import run_compare
+from benchmarks.errors import UserError
+from benchmarks.records import RecordError, load_record, record_path
+from cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+ARGS = dict(benchmark="split-digits", phases=1, methods="naive", seeds="1", preset="smoke",
+            device="cpu", quiet=True)
+
+
+class Interrupted(Exception):
+    """Stands in for a kill right after a phase was checkpointed."""
+
+
+def interrupt_after(phase: int):
+    def hook(_spec, i):
+        if i == phase:
+            raise Interrupted
+    return hook
+
+
+def compare(out: Path, messages: list[str] | None = None, **kw):
+    sink = messages.append if messages is not None else (lambda _m: None)
+    return run_compare(**{**ARGS, **kw}, out=out, echo=sink, warn=sink)
+
+
+def interrupted_run(out: Path, **kw) -> Path:
+    """A compare killed after phase 0: its checkpoint is left, no record."""
+    with pytest.raises(Interrupted):
+        compare(out, after_phase=interrupt_after(0), **kw)
+    ckpt = checkpoint_path(out, "naive", 1)
+    assert ckpt.exists()
+    return ckpt
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished comparison (naive, seeds 1 and 2), copied by tests that damage it."""
+    out = tmp_path_factory.mktemp("finished") / "out"
+    compare(out, seeds="1,2")
+    return out
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    for path in src.rglob("*"):
+        if path.is_file():
+            target = dst / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    return dst
+
+
+def set_aside_files(folder: Path, name: str) -> list[Path]:
+    return sorted(folder.glob(f"{name}.damaged-*"))
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+class _Payload:
+    """Pickles as a call of ``func(arg)``: what a hostile checkpoint would do on load."""
+
+    def __init__(self, func, arg):
+        self.func, self.arg = func, arg
+
+    def __reduce__(self):
+        return self.func, (self.arg,)
+
+
+@pytest.mark.parametrize("kind", ["os.system", "builtins.exec"])
+def test_checkpoint_that_would_run_code_is_refused_kept_and_reported(kind, tmp_path):
+    marker = tmp_path / "payload-ran"
+    payload = (_Payload(os.system, f"touch {marker}") if kind == "os.system" else
+               _Payload(builtins.exec, f"open({str(marker)!r}, 'w').close()"))
+    out = tmp_path / "out"
+    ckpt = checkpoint_path(out, "naive", 1)
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"format": 2, "meta": payload}, ckpt)
+    crafted = ckpt.read_bytes()
+
+    messages: list[str] = []
+    result = compare(out, messages)
+
+    assert not marker.exists()  # the payload never ran
+    kept = set_aside_files(ckpt.parent, "seed1.pt")
+    assert len(kept) == 1 and kept[0].read_bytes() == crafted  # kept, renamed, unchanged
+    lines = [m for m in messages if "seed1.pt" in m]
+    assert len(lines) == 1 and "\n" not in lines[0] and "refused by the safe loader" in lines[0]
+    assert result.trained == [("naive", 1)]  # the run itself was done from scratch
+    load_record(record_path(out, "naive", 1))
+
+
+def test_settings_change_with_an_unfinished_run_is_refused_and_nothing_deleted(tmp_path):
+    out = tmp_path / "out"
+    ckpt = interrupted_run(out)
+    before = ckpt.read_bytes()
+    with pytest.raises(UserError, match=r"epochs 1 \(saved\) vs 2 \(now\)") as info:
+        compare(out, epochs=2)
+    assert "unfinished run" in str(info.value) and "\n" not in str(info.value)
+    assert ckpt.read_bytes() == before
+
+
+def test_resume_under_another_thread_count_is_refused(tmp_path):
+    out = tmp_path / "out"
+    threads = torch.get_num_threads()
+    interrupted_run(out)
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.raises(UserError, match=f"OMP_NUM_THREADS={threads}"):
+            compare(out)
+    finally:
+        torch.set_num_threads(threads)
+    rec = compare(out)  # same count again: resumes
+    assert load_record(record_path(out, "naive", 1))["cpu_threads"] == threads
+    assert load_record(record_path(out, "naive", 1))["resumed_at_phase"] == [1]
+    assert rec.trained == [("naive", 1)]
+
+
+# ----------------------------------------------------------------------------- run records
+
+
+def _damage_binary(path: Path) -> None:
+    path.write_bytes(bytes(range(256)) * 4)
+
+
+def _damage_nan(path: Path) -> None:
+    rec = json.loads(path.read_text())
+    rec["accuracy"][0] = "NAN_HERE"
+    path.write_text(json.dumps(rec).replace('"NAN_HERE"', "NaN"))
+
+
+@pytest.mark.parametrize("damage", [_damage_binary, _damage_nan], ids=["binary", "nan"])
+def test_damaged_run_file_is_skipped_by_report_and_set_aside_and_redone_by_compare(
+        damage, finished, tmp_path):
+    out = copy_tree(finished, tmp_path / "out")
+    path = record_path(out, "naive", 2)
+    damage(path)
+    damaged = path.read_bytes()
+    with pytest.raises(RecordError):
+        load_record(path)
+
+    report = CliRunner().invoke(cli, ["report", "--out", str(out)])
+    assert report.exit_code == 0, report.output
+    assert "skipping unusable run file" in report.stderr and "seed2.json" in report.stderr
+
+    messages: list[str] = []
+    result = compare(out, messages, seeds="1,2")
+    assert result.trained == [("naive", 2)] and result.skipped == [("naive", 1)]
+    assert [p.read_bytes() for p in set_aside_files(path.parent, "seed2.json")] == [damaged]
+    assert load_record(path)["accuracy"] == load_record(finished / "runs/naive/seed2.json")["accuracy"]
+
+
+def test_record_copied_to_another_runs_path_is_not_counted_there(finished, tmp_path):
+    out = copy_tree(finished, tmp_path / "out")
+    (out / "runs/replay").mkdir()
+    moved = out / "runs/replay/seed1.json"
+    moved.write_bytes(record_path(out, "naive", 1).read_bytes())
+    with pytest.raises(RecordError, match="method 'naive'.*replay"):
+        load_record(moved)
+    other_seed = out / "runs/naive/seed7.json"
+    other_seed.write_bytes(record_path(out, "naive", 1).read_bytes())
+    with pytest.raises(RecordError, match="seed 1.*seed7"):
+        load_record(other_seed)
+
+
+def test_a_second_damage_does_not_overwrite_the_first(finished, tmp_path):
+    out = copy_tree(finished, tmp_path / "out")
+    path = record_path(out, "naive", 1)
+    contents = []
+    for text in ("first damage", "second damage"):
+        path.write_text(text)
+        contents.append(text.encode())
+        compare(out)
+    assert sorted(p.read_bytes() for p in set_aside_files(path.parent, "seed1.json")) == sorted(contents)
+
+
+# ----------------------------------------------------------------------------- one writer
+
+
+def test_second_compare_on_the_same_folder_is_refused_at_once(tmp_path):
+    out = tmp_path / "out"
+    seen = {}
+
+    def start_second(_spec, phase):
+        if phase != 0 or seen:
+            return
+        cmd = [sys.executable, "cli.py", "compare", "--benchmark", "split-digits", "--phases", "1",
+               "--methods", "naive", "--seeds", "1", "--preset", "smoke", "--device", "cpu",
+               "--out", str(out), "--quiet"]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        seen.update(proc=proc)
+
+    result = compare(out, after_phase=start_second)
+    proc = seen["proc"]
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    assert "in use by another compare" in lines[0] and f"pid {os.getpid()}" in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert result.trained == [("naive", 1)]
+    load_record(record_path(out, "naive", 1))  # the first compare's record is intact
+
+
+def _reports(out: str) -> list[int]:
+    return [CliRunner().invoke(cli, ["report", "--out", out]).exit_code for _ in range(3)]
+
+
+def test_concurrent_reports_never_crash(finished, tmp_path):
+    out = copy_tree(finished, tmp_path / "out")
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        codes = pool.map(_reports, [str(out)] * 4)
+    assert codes == [[0, 0, 0]] * 4
+    assert (out / "table.md").read_text().count("| naive ") == 1
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_stale_temp_files_of_a_killed_process_are_removed(finished, tmp_path):
+    out = copy_tree(finished, tmp_path / "out")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = [out / f".table.md.{dead}.abc12345.tmp",
+             out / f"runs/naive/.seed1.json.{dead}.x1_y2z3w.tmp"]
+    live = out / f".table.csv.{os.getpid()}.abc12345.tmp"  # a concurrent writer's, still alive
+    theirs = out / f".notes.{dead}.abc12345.tmp"  # named like ours, but not for a file we write
+    for path in (*stale, live, theirs):
+        path.write_text("partial")
+        old = time.time() - 3600
+        os.utime(path, (old, old))
+    mine = out / "notes.tmp"  # not one of ours: never touched
+    mine.write_text("user file")
+    compare(out)
+    assert not any(p.exists() for p in stale)
+    assert live.exists() and theirs.exists() and mine.read_text() == "user file"
+
+
+# ----------------------------------------------------------------------------- disk and input
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_report_on_a_full_or_read_only_disk_is_one_line_and_changes_nothing(
+        code, finished, tmp_path, monkeypatch):
+    import benchmarks.io as io_module
+
+    out = copy_tree(finished, tmp_path / "out")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def failing_fsync(_fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(io_module.os, "fsync", failing_fsync)
+    result = CliRunner().invoke(cli, ["report", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert os.strerror(code) in result.stderr
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # no half-written file, no temp file left
+
+
+def test_compare_on_a_full_disk_is_one_line_and_keeps_the_finished_runs(
+        finished, tmp_path, monkeypatch):
+    import benchmarks.io as io_module
+
+    out = copy_tree(finished, tmp_path / "out")
+    runs_before = {p: p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file()}
+
+    real_fsync = os.fsync
+
+    def full_for_run_files(fd):  # the disk fills up when the new run writes its checkpoint
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if "/checkpoints/" in target or "/runs/" in target:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to tell which file is being written")
+    monkeypatch.setattr(io_module.os, "fsync", full_for_run_files)
+    with pytest.raises(UserError, match="No space left on device") as info:
+        compare(out, seeds="1,3")
+    assert "\n" not in str(info.value)
+    assert {p: p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file()} == runs_before
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_out_of_range_class_order_seed_is_one_line(tmp_path):
+    for command in ("describe", "compare"):
+        result = CliRunner().invoke(cli, [command, "--benchmark", "split-digits", "--phases", "5",
+                                          "--class-order-seed", "-1"]
+                                    + (["--out", str(tmp_path / "o")] if command == "compare" else []))
+        assert result.exit_code == 2, result.output
+        assert "class-order-seed" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_sigint_exits_130_and_the_same_command_resumes(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "cli.py", "compare", "--benchmark", "split-digits", "--phases", "5",
+           "--methods", "naive", "--seeds", "1", "--preset", "smoke", "--device", "cpu",
+           "--out", str(out), "--quiet"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    ckpt = checkpoint_path(out, "naive", 1)
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    if not ckpt.exists():
+        pytest.skip("the run finished before it could be interrupted")
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted; run the same command to resume"
+    again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert load_record(record_path(out, "naive", 1))["resumed_at_phase"] != []
+
+
+def test_interrupt_exits_130_with_a_resume_hint(monkeypatch):
+    import benchmarks.compare as compare_module
+
+    def interrupted(**_kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_module, "run_compare", interrupted)
+    result = CliRunner().invoke(cli, ["compare", "--benchmark", "split-digits", "--phases", "5"])
+    assert result.exit_code == 130
+    assert "interrupted; run the same command to resume" in result.stderr
+
+
+# ----------------------------------------------------------------------------- library arguments
+
+
+def _net():
+    from aanets_avalanche import CosineIncrementalNet, resnet32
+    return CosineIncrementalNet(resnet32(in_channels=1))
+
+
+@pytest.mark.parametrize("name,value", [
+    ("lambda_base", math.nan), ("lambda_base", -1.0), ("lr", math.inf), ("margin", math.nan),
+    ("fusion_lr", -1e-3), ("kd_temperature", 0.0), ("kd_beta", math.nan), ("momentum", 1.5),
+    ("weight_decay", -1.0), ("lr_gamma", 0.0), ("train_epochs", 0), ("train_mb_size", 0),
+    ("ranking_k", 0), ("ranking_weight", math.inf), ("stable_lr", math.nan),
+    ("lr_milestones", (5, 3)), ("memory_per_class", 0), ("memory_total", -5),
+])
+def test_strategy_rejects_bad_arguments_by_name(name, value):
+    from aanets_avalanche import AANetsStrategy
+    with pytest.raises(ValueError, match=name):
+        AANetsStrategy(model=_net(), device="cpu", evaluator=None, **{name: value})
+
+
+def test_memory_total_alone_is_accepted():
+    from aanets_avalanche import AANetsStrategy
+    strategy = AANetsStrategy(model=_net(), device="cpu", evaluator=None, memory_total=200)
+    assert (strategy.memory.memory_per_class, strategy.memory.memory_total) == (None, 200)
+    default = AANetsStrategy(model=_net(), device="cpu", evaluator=None)
+    assert (default.memory.memory_per_class, default.memory.memory_total) == (20, None)
+
+
+def test_plugins_reject_bad_arguments_by_name():
+    from aanets_avalanche.plugins import (AggregationUpdatePlugin, HerdingMemoryPlugin,
+                                          ICaRLDistillationPlugin, LUCIRDistillationPlugin)
+    memory = HerdingMemoryPlugin(memory_total=100)
+    assert memory.memory_total == 100 and memory.memory_per_class is None
+    cases = [
+        (lambda: LUCIRDistillationPlugin(lambda_base=math.nan), "lambda_base"),
+        (lambda: LUCIRDistillationPlugin(margin=-0.5), "margin"),
+        (lambda: LUCIRDistillationPlugin(k=0), "k"),
+        (lambda: ICaRLDistillationPlugin(temperature=0), "temperature"),
+        (lambda: ICaRLDistillationPlugin(beta=-1), "beta"),
+        (lambda: HerdingMemoryPlugin(batch_size=0), "batch_size"),
+        (lambda: AggregationUpdatePlugin(memory=memory, fusion_lr=math.nan), "fusion_lr"),
+        (lambda: AggregationUpdatePlugin(memory=memory, gamma=-1), "gamma"),
+    ]
+    for build, name in cases:
+        with pytest.raises(ValueError, match=name):
+            build()
+
+
+# ----------------------------------------------------------------------------- split-folder trees
+
+
+def _image(path: Path, size: int = 8, fmt: str = "PNG", value: int = 0) -> Path:
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), (value, 255 - value, 128)).save(path, format=fmt)
+    return path
+
+
+def _tree(root: Path, per_class: int = 3) -> Path:
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            for i in range(per_class):
+                _image(root / split / cls / f"{i}.png", value=40 * i)
+    return root
+
+
+def _build(root: Path, **kw):
+    from benchmarks.streams import StreamSpec, build_stream
+    return build_stream(StreamSpec("split-folder", phases=1, data_root=str(root), **kw))
+
+
+def _empty_class(root):
+    for p in (root / "train/b").iterdir():
+        p.unlink()
+    return "train/b holds no image"
+
+
+def _images_in_sub_folder(root):
+    files = list((root / "train/b").iterdir())
+    (root / "train/b/nested").mkdir()
+    for p in files:
+        p.rename(root / "train/b/nested" / p.name)
+    return "sub-folder(s) nested"
+
+
+def _class_missing_from_test(root):
+    for p in (root / "test/b").iterdir():
+        p.unlink()
+    (root / "test/b").rmdir()
+    return "test/b is missing"
+
+
+def _class_only_in_test(root):
+    _image(root / "test/c/0.png")
+    return "class folder(s) c that"
+
+
+def _empty_test_class(root):
+    for p in (root / "test/a").iterdir():
+        p.unlink()
+    return "test/a holds no image"
+
+
+def _corrupt_jpeg(root):
+    (root / "train/a/bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    return "1 image(s) cannot be read"
+
+
+def _truncated_jpeg(root):
+    good = _image(root / "train/a/full.jpg", size=32, fmt="JPEG").read_bytes()
+    (root / "train/a/full.jpg").write_bytes(good[: len(good) // 2])
+    return "1 image(s) cannot be read"
+
+
+@pytest.mark.parametrize("breakage", [_empty_class, _images_in_sub_folder, _class_missing_from_test,
+                                      _class_only_in_test, _empty_test_class, _corrupt_jpeg,
+                                      _truncated_jpeg])
+def test_bad_tree_is_one_line_naming_the_folder_or_file(breakage, tmp_path):
+    root = _tree(tmp_path / "tree")
+    expected = breakage(root)
+    with pytest.raises(UserError) as info:
+        _build(root)
+    message = str(info.value)
+    assert expected in message and "\n" not in message and "Traceback" not in message
+
+
+def test_bad_tree_through_the_cli_exits_2_with_one_line(tmp_path):
+    root = _tree(tmp_path / "tree")
+    _corrupt_jpeg(root)
+    result = CliRunner().invoke(cli, ["compare", "--benchmark", "split-folder", "--phases", "1",
+                                      "--data-root", str(root), "--methods", "naive",
+                                      "--preset", "smoke", "--out", str(tmp_path / "out"),
+                                      "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "bad.jpg" in result.stderr
+    assert "--skip-bad-images" in result.stderr
+
+
+def test_skip_bad_images_leaves_them_out_and_counts_them(tmp_path):
+    root = _tree(tmp_path / "tree")
+    _corrupt_jpeg(root)
+    bench = _build(root, skip_bad_images=True)
+    assert bench.skipped_images == (str(root / "train/a/bad.jpg"),)
+    assert len(bench.benchmark.train_stream[0].dataset) == 3  # the three good images of a
+    assert any("left out 1 unreadable" in note for note in bench.notes)
+
+
+def test_input_size_is_the_most_common_size_not_the_first_image(tmp_path):
+    root = _tree(tmp_path / "tree")
+    _image(root / "train/a/000-large.png", size=300)  # sorts first
+    bench = _build(root)
+    assert bench.input_shape == (3, 8, 8) and bench.backbone == "resnet32"
+    assert any("most common training image size (8x8, 6 of 7" in n and "1 image(s) of other "
+               "sizes are resized" in n for n in bench.notes)
+    override = _build(root, image_size=16)
+    assert override.input_shape == (3, 16, 16)
+
+
+def test_a_lock_left_by_a_dead_process_says_how_to_clear_it(tmp_path):
+    from benchmarks.lock import OWNER_NAME, describe_holder
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+    (tmp_path / OWNER_NAME).write_text(json.dumps(
+        {"pid": dead, "host": socket.gethostname(), "started": time.time(), "command": "x"}))
+    assert "that process is gone" in describe_holder(tmp_path)
+    assert ".compare.lock" in describe_holder(tmp_path)

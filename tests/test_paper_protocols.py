@@ -1,0 +1,159 @@
+"""Several protocols in one compare, the combined table, --dry-run, --per-phase and
+report --against paper (difference only for a run in the paper's protocol and setting)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.errors import UserError
+from benchmarks.paper import load_published, paper_dataset
+from benchmarks.paper.report import paper_reports
+from benchmarks.protocols import parse_phases
+from benchmarks.records import find_record_files, load_record
+from cli import cli
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture(scope="module")
+def protocols(tmp_path_factory) -> Path:
+    """compare --phases 1,5 on split-digits, smoke preset (2 methods, 1 seed)."""
+    out = tmp_path_factory.mktemp("protocols") / "out"
+    result = invoke("compare", "--benchmark", "split-digits", "--phases", "1,5", "--preset",
+                    "smoke", "--methods", "naive,lucir", "--seeds", "1", "--quiet",
+                    "--set", "methods.lwf.alpha=2", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_two_protocols_give_two_tables_and_one_combined_table(protocols):
+    for n in (1, 5):
+        folder = protocols / f"p{n}"
+        assert (folder / "table.md").is_file() and (folder / "accuracy.png").is_file()
+        assert {load_record(p)["phases"] for p in find_record_files(folder)} == {n}
+        assert "--set methods.lwf.alpha=2" in (folder / "command.txt").read_text()
+        assert "Set on top of the preset: methods.lwf.alpha=2" in (folder / "table.md").read_text()
+    combined = (protocols / "combined.md").read_text()
+    header = next(line for line in combined.splitlines() if line.startswith("| method"))
+    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "N=1", "N=5"]
+    rows = [line for line in combined.splitlines() if line.startswith("| naive") or line.startswith("| lucir")]
+    assert len(rows) == 2 and "REDUCED" in combined
+    csv_lines = (protocols / "combined.csv").read_text().splitlines()
+    assert csv_lines[0] == "method,N=1,N=5" and len(csv_lines) == 3
+    # the combined value is the run's average incremental accuracy
+    rec = load_record(protocols / "p5" / "runs" / "naive" / "seed1.json")
+    assert f"{100 * rec['avg_incremental_accuracy']:.2f}" in rows[0]
+
+
+def test_report_per_phase_on_a_protocols_folder(protocols):
+    result = invoke("report", "--out", str(protocols), "--per-phase")
+    assert result.exit_code == 0, result.output
+    text = (protocols / "per_phase.md").read_text()
+    rec = load_record(protocols / "p5" / "runs" / "lucir" / "seed1.json")
+    headers = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+               if line.startswith("| method")]
+    assert ["method", "seeds", "5 classes", "10 classes"] in headers      # N=1
+    assert ["method", "seeds"] + [f"{k} classes" for k in range(5, 11)] in headers  # N=5
+    for acc in rec["accuracy"]:
+        assert f"{100 * acc:.2f}" in text
+    assert (protocols / "per_phase.csv").read_text().startswith("benchmark,phases,method,seeds,")
+
+
+def _as_paper_run(record: dict, *, reduced: bool) -> dict:
+    """The same record, relabelled as a full CIFAR-100 B50 N=5 run (values unchanged)."""
+    rec = json.loads(json.dumps(record))
+    rec.update(benchmark="split-cifar100", reduced=reduced, preset="paper" if not reduced else "smoke")
+    rec["config"].update(train_per_class=None, test_per_class=None, class_order=None)
+    rec["stream"].update(base_classes=None, class_order_seed=1993, num_classes=100)
+    return rec
+
+
+@pytest.mark.parametrize("reduced", [False, True])
+def test_report_against_paper_differs_only_for_the_papers_setting(protocols, tmp_path, reduced):
+    folder = tmp_path / "cmp"
+    for path in find_record_files(protocols / "p5"):
+        target = folder / path.relative_to(protocols / "p5")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(_as_paper_run(load_record(path), reduced=reduced)))
+    published = tmp_path / "published.csv"
+    header = (Path(__file__).parents[1] / "benchmarks/paper/published.csv").read_text().splitlines()[0]
+    published.write_text(header + "\nCIFAR-100,B50,5,lucir,LUCIR (test row),avg_incremental_accuracy,"
+                         "50.0,,a test fixture, not the paper\n")
+    markdown, written = paper_reports(folder, against="paper", published_csv=published)
+    ours = 100 * load_record(folder / "runs" / "lucir" / "seed1.json")["avg_incremental_accuracy"]
+    assert written == [folder / "against_paper.md"]
+    if not reduced:
+        assert "ours − paper" in markdown and f"{ours - 50.0:+.2f}" in markdown
+        assert "| naive" in markdown  # no paper value: shown as '–', no difference
+    else:
+        assert "REDUCED" in markdown and "NOT comparable" in markdown
+        assert "ours − paper" not in markdown and f"{ours - 50.0:+.2f}" not in markdown
+        assert "50.00" in markdown  # the paper's number, listed apart
+
+
+def test_against_paper_on_another_protocol_says_why(protocols):
+    result = invoke("report", "--out", str(protocols / "p5"), "--against", "paper")
+    assert result.exit_code == 0, result.output
+    assert "No comparison: the paper reports CIFAR-100 and ImageNet-Subset, not split-digits" in result.output
+
+
+def test_paper_protocol_detection():
+    base = {"benchmark": "split-cifar100", "phases": 10, "config": {},
+            "stream": {"base_classes": None, "class_order_seed": 1993}}
+    assert paper_dataset(base)[0] == "CIFAR-100"
+    assert paper_dataset({**base, "phases": 3})[0] is None
+    assert paper_dataset({**base, "config": {"train_per_class": 200}})[0] is None
+    assert paper_dataset({**base, "stream": {"base_classes": 20, "class_order_seed": 1993}})[0] is None
+    folder = {**base, "benchmark": "split-folder",
+              "stream": {"num_classes": 100, "backbone": "resnet18", "class_order_seed": 1993}}
+    assert paper_dataset(folder)[0] == "ImageNet-Subset"
+
+
+def test_published_csv_rows_have_sources():
+    rows = load_published()
+    assert rows, "published.csv holds the verified rows"
+    for row in rows:
+        assert row.source and row.dataset in ("CIFAR-100", "ImageNet-Subset")
+        assert row.phases in (5, 10, 25) and 0 < row.value < 100
+
+
+def test_dry_run_plans_without_data_and_writes_nothing(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    default = Path("runs/split-cifar100-p5-10-25-paper")
+    existed = default.exists()
+    result = invoke("compare", "--benchmark", "split-cifar100", "--phases", "5,10,25", "--preset",
+                    "paper", "--dry-run", "--data-root", str(empty))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "2000 exemplars in all" in out and "40, 34, 29, 25, 23, 20" in out
+    for n in (5, 10, 25):
+        assert f"N={n} -> runs/split-cifar100-p5-10-25-paper/p{n}" in out
+    assert "Total: 36 runs" in out
+    assert list(empty.iterdir()) == [] and default.exists() == existed
+    with_set = invoke("compare", "--benchmark", "split-cifar100", "--phases", "5", "--preset",
+                      "paper", "--dry-run", "--set", "memory.per_class=20", "--methods", "lucir")
+    assert with_set.exit_code == 0, with_set.output
+    assert "20 exemplars per class seen" in with_set.output
+    assert "memory_per_class=20" in with_set.output and "memory_total=None" in with_set.output
+
+
+@pytest.mark.parametrize("text", ["", "5,x", "0", "5,5", "-1"])
+def test_parse_phases_rejects(text):
+    with pytest.raises(UserError, match="--phases"):
+        parse_phases(text)
+    assert parse_phases("5, 10,25") == (5, 10, 25)
+
+
+def test_bad_set_on_the_command_line_is_one_line(tmp_path):
+    result = invoke("compare", "--benchmark", "split-digits", "--preset", "smoke",
+                    "--set", "aanets.fusion=1", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2 and result.stderr.startswith("Error: unknown setting")
+    assert result.stderr.strip().count("\n") == 0 and "aanets.fusion_lr" in result.stderr
+    assert not (tmp_path / "x").exists()
