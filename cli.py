@@ -6,7 +6,15 @@ Add a command with ``@cli.command()``; a ``UserError`` raised anywhere below bec
 
 from __future__ import annotations
 
+import warnings
+
 import click
+
+# Import noise from Avalanche's dependencies, silenced before anything imports them: qpsolvers
+# warns that no QP solver is installed (only GEM-style strategies need one, none here), jaxopt
+# that it is no longer maintained. Neither is actionable for a user of this harness.
+warnings.filterwarnings("ignore", message="no QP solver found", category=UserWarning)
+warnings.filterwarnings("ignore", message="JAXopt is no longer maintained", category=DeprecationWarning)
 
 from benchmarks.errors import UserError
 from benchmarks.streams import StreamLayout, StreamSpec, describe_stream
@@ -105,7 +113,13 @@ def list_command() -> None:
         click.echo(f"{section}:")
         width = max((len(name) for name, _ in rows), default=0)
         for name, text in rows:
-            click.echo(f"  {name.ljust(width)}  {text}")
+            first, *more = text.splitlines()
+            click.echo(f"  {name.ljust(width)}  {first}")
+            for line in more:  # e.g. a baseline's difference from its reference configuration
+                click.echo(f"  {' ' * width}    {line}")
+        if section == "methods":
+            click.echo("  (config: how a baseline is set up compared with Avalanche's reproducibility "
+                       "configs, ContinualAI/continual-learning-baselines = CLB)")
 
 
 @cli.command()
@@ -129,11 +143,14 @@ def list_command() -> None:
 @click.option("--dry-run", is_flag=True,
               help="Print the plan (runs, settings, memory, images to train) and stop: no data "
                    "is loaded, nothing is trained or written.")
+@click.option("--log", "log", multiple=True, type=click.Choice(["tensorboard", "csv", "wandb"]),
+              help="Also log loss, lr, a_k and accuracies per phase with Avalanche's loggers, to "
+                   "<out>/logs/<method>/seed<k>/ (repeatable).")
 @click.option("--skip-bad-images", is_flag=True,
               help="split-folder: train without unreadable images (counted in each run record) "
                    "instead of stopping.")
 def compare(benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds, preset,
-            sets, epochs, out, device, quiet, dry_run, skip_bad_images) -> None:
+            sets, epochs, out, device, quiet, dry_run, skip_bad_images, log) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase. Several phase counts (--phases 5,10,25) run
     one protocol folder each plus a combined table."""
@@ -144,7 +161,7 @@ def compare(benchmark, phases, base_classes, class_order_seed, data_root, method
                           data_root=data_root, out=out, device=device, quiet=quiet,
                           dry_run=dry_run, base_classes=base_classes,
                           class_order_seed=class_order_seed, skip_bad_images=skip_bad_images,
-                          echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+                          echo=click.echo, warn=lambda msg: click.echo(msg, err=True), log=log)
 
 
 @cli.command()

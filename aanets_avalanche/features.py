@@ -1,12 +1,48 @@
-"""Feature extraction shared by herding, imprinting, NME and the distillation losses."""
+"""Feature extraction shared by herding, imprinting, NME and the distillation losses.
+
+Accepts both shapes of model the contract allows (contract.py): ``.features(x)`` (ours) or a
+``.feature_extractor`` module (Avalanche's), each with a ``.classifier`` that reads the feature.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+
+from .contract import ModelContractError, feature_members_missing
+
+
+def feature_fn(model: nn.Module) -> Callable[[Tensor], Tensor]:
+    """The function x -> feature of ``model``: its ``features`` method, else its
+    ``feature_extractor`` module (Avalanche style)."""
+    features = getattr(model, "features", None)
+    if callable(features):
+        return features
+    extractor = getattr(model, "feature_extractor", None)
+    if extractor is not None:
+        return extractor
+    raise ModelContractError(
+        f"{type(model).__name__} exposes no feature; lacks: "
+        f"{', '.join(feature_members_missing(model))}"
+    )
+
+
+def classifier_num_classes(classifier: nn.Module) -> int:
+    """How many classes a classifier scores now: ``num_classes`` (ours), ``out_features``
+    (nn.Linear) or its inner ``classifier.out_features`` (Avalanche's IncrementalClassifier)."""
+    for holder in (classifier, getattr(classifier, "classifier", None)):
+        for name in ("num_classes", "out_features"):
+            value = getattr(holder, name, None)
+            if isinstance(value, int):
+                return value
+    raise ModelContractError(
+        f"cannot tell how many classes {type(classifier).__name__} has: give it a num_classes "
+        "or out_features attribute"
+    )
+
 
 FLIPS = ("horizontal", "channels", "none")
 
@@ -31,6 +67,7 @@ def extract_features(
     """
     if flip not in FLIPS:
         raise ValueError(f"flip must be one of {FLIPS}, got {flip!r}")
+    features_of = feature_fn(model)
     was_training = model.training
     model.eval()
     feats: list[Tensor] = []
@@ -40,12 +77,12 @@ def extract_features(
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
         for batch in loader:
             x = batch[0].to(device, non_blocking=True)
-            feats.append(model.features(x).float().cpu())
+            feats.append(features_of(x).float().cpu())
             if with_flip and flip == "none":
                 flipped.append(feats[-1])
             elif with_flip:
                 dims = [-1] if flip == "horizontal" else [1]
-                flipped.append(model.features(torch.flip(x, dims=dims)).float().cpu())
+                flipped.append(features_of(torch.flip(x, dims=dims)).float().cpu())
             labels.append(torch.as_tensor(batch[1]).cpu())
     finally:
         model.train(was_training)
@@ -80,4 +117,5 @@ class ClassifierInputCapture:
         self.features = args[0]
 
 
-__all__ = ["FLIPS", "ClassifierInputCapture", "extract_features"]
+__all__ = ["FLIPS", "ClassifierInputCapture", "classifier_num_classes", "extract_features",
+           "feature_fn"]

@@ -1,9 +1,12 @@
-"""NME (nearest-mean-of-exemplars) accuracy as an Avalanche metric."""
+"""NME (nearest-mean-of-exemplars) accuracy and the aggregation weights as Avalanche metrics."""
 
 from __future__ import annotations
 
+from avalanche.evaluation import PluginMetric
+from avalanche.evaluation.metric_results import MetricValue
 from avalanche.evaluation.metrics.accuracy import AccuracyPluginMetric
 
+from .contract import require_feature_model
 from .features import ClassifierInputCapture
 from .plugins.herding import HerdingMemoryPlugin
 
@@ -37,6 +40,7 @@ class _NMEAccuracy(AccuracyPluginMetric):
         if self._memory is None:
             raise RuntimeError("NME accuracy needs the strategy's HerdingMemoryPlugin: pass it as "
                                "nme_accuracy_metrics(memory=...) or add exactly one to the plugins")
+        require_feature_model(strategy.model, "NME accuracy")
         self._capture.attach(strategy.model)
         return super().before_eval(strategy)
 
@@ -78,4 +82,38 @@ def nme_accuracy_metrics(*, experience: bool = False, stream: bool = False,
     return metrics
 
 
-__all__ = ["ExperienceNMEAccuracy", "StreamNMEAccuracy", "nme_accuracy_metrics"]
+class AggregationWeights(PluginMetric[list]):
+    """The a_k of every level after each training epoch, as ``Aggregation_a_k/level<k>``
+    (x = training iterations, as Avalanche's epoch loss), for any logger (TensorBoard, CSV,
+    W&B). Emits nothing while the strategy has no aggregated network (phase 0, "single")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._weights: list[float] | None = None
+
+    def result(self) -> list[float] | None:
+        return self._weights
+
+    def reset(self) -> None:
+        self._weights = None
+
+    def after_training_epoch(self, strategy) -> list[MetricValue]:
+        read = getattr(strategy, "aggregation_weights", None)
+        self._weights = read() if callable(read) else None
+        if not self._weights:
+            return []
+        step = strategy.clock.train_iterations
+        return [MetricValue(self, f"Aggregation_a_k/level{k}", float(a), step)
+                for k, a in enumerate(self._weights, start=1)]
+
+    def __str__(self) -> str:
+        return "Aggregation_a_k"
+
+
+def aggregation_weight_metrics() -> list[AggregationWeights]:
+    """The a_k per level after every epoch, for an EvaluationPlugin (like accuracy_metrics)."""
+    return [AggregationWeights()]
+
+
+__all__ = ["AggregationWeights", "ExperienceNMEAccuracy", "StreamNMEAccuracy",
+           "aggregation_weight_metrics", "nme_accuracy_metrics"]

@@ -11,7 +11,8 @@ from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor, nn
 
-from .models import BRANCH_MODES, AggregatedBackbone, CosineIncrementalNet
+from .contract import AANetsModel, require_aanets_model
+from .models import BRANCH_MODES, AggregatedBackbone
 from .plugins import (
     AggregationUpdatePlugin,
     HerdingMemoryPlugin,
@@ -71,7 +72,7 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
     def __init__(
         self,
         *,
-        model: CosineIncrementalNet,
+        model: AANetsModel,
         flavour: str = "lucir",
         branch_mode: str = "aanets",
         lr: float = 0.1,
@@ -105,8 +106,6 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
         num_workers: int = 0,
         use_amp: bool = False,
     ) -> None:
-        if not isinstance(model, CosineIncrementalNet):
-            raise TypeError("AANetsStrategy needs a CosineIncrementalNet (backbone + cosine classifier)")
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
         if branch_mode not in BRANCH_MODES:
@@ -138,6 +137,7 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
             fusion_milestones = check_milestones("fusion_milestones", fusion_milestones)
         if balanced_per_class is not None:
             balanced_per_class = check_int("balanced_per_class", balanced_per_class, low=1)
+        require_aanets_model(model, "AANetsStrategy", levelled=branch_mode != "single")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.lr_schedule = lr_schedule

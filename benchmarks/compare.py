@@ -114,9 +114,12 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 base_classes: int | None = None, class_order_seed: int = 1993,
                 sets: Sequence[str] = (), skip_bad_images: bool = False,
                 echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
-                after_phase: Callable[[Any, int], None] | None = None) -> CompareResult:
+                after_phase: Callable[[Any, int], None] | None = None,
+                log: Sequence[str] = ()) -> CompareResult:
     """Train every missing (method, seed) run, then rebuild the report. See module docstring.
-    ``sets`` are ``dotted.key=value`` overrides of the preset (``--set``)."""
+    ``sets`` are ``dotted.key=value`` overrides of the preset (``--set``); ``log``: Avalanche
+    loggers for every run (tensorboard, csv, wandb; see run_logging.py)."""
+    from .run_logging import parse_log_kinds
     from .streams import StreamSpec, describe_stream
 
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
@@ -126,6 +129,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
     # 1. cheap validation, nothing written yet
     method_names = parse_methods(",".join(methods) if isinstance(methods, (list, tuple)) else methods)
     seed_list = parse_seeds(seeds)
+    log_kinds = parse_log_kinds(log)
     if epochs is not None and epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     sets = tuple(sets)
@@ -147,7 +151,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 data_root=data_root, out_dir=out_dir, device=device, quiet=quiet,
                 base_classes=base_classes, class_order_seed=class_order_seed,
                 stream_kw=stream_kw, warn=warn, say=say, after_phase=after_phase,
-                started=started)
+                started=started, echo=echo, log_kinds=log_kinds)
     except OSError as exc:  # disk full, folder made read-only meanwhile: one line
         if not is_write_failure(exc):
             raise
@@ -160,8 +164,10 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
                     quiet: bool, base_classes: int | None, class_order_seed: int,
                     stream_kw: dict[str, Any], warn: Callable[[str], None],
                     say: Callable[[str], None], after_phase: Callable[[Any, int], None] | None,
-                    started: float) -> CompareResult:
+                    started: float, echo: Callable[[str], None],
+                    log_kinds: tuple[str, ...]) -> CompareResult:
     """run_compare's work once it holds the folder's lock."""
+    from .progress import progress_mode
     from .runner import RunSpec, cpu_threads, resolve_device, run_one  # avalanche: only now
     from .streams import StreamSpec, build_stream
 
@@ -212,7 +218,8 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
         say(f"preset {preset} is a REDUCED setting: results are not comparable to the paper")
     trained = []
     runs_bar = None
-    if not quiet and todo:
+    mode = progress_mode(quiet)
+    if mode == "bars" and todo:
         from tqdm.auto import tqdm
         runs_bar = tqdm(total=len(todo), desc="runs", position=0, dynamic_ncols=True)
     try:
@@ -226,11 +233,14 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
                     shown(message, category, filename, lineno, file, line)
 
             warnings.showwarning = show
-            for method, seed in todo:
+            for number, (method, seed) in enumerate(todo, start=1):
                 if runs_bar is not None:
                     runs_bar.set_postfix_str(f"{method} seed {seed}")
+                elif mode == "lines":
+                    echo(f"run {number}/{len(todo)}: {method} seed {seed}")
                 run_one(spec_for(method, seed), bench, out_dir, command=command,
-                        progress=not quiet, notify=warn, after_phase=after_phase)
+                        progress=mode, notify=warn, after_phase=after_phase, echo=echo,
+                        log=log_kinds)
                 trained.append((method, seed))
                 if runs_bar is not None:
                     runs_bar.update(1)
@@ -300,9 +310,11 @@ def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:
-    """Benchmarks, methods (defaults marked) and presets with one-line descriptions."""
+    """Benchmarks, methods (defaults marked) and presets with one-line descriptions; a method's
+    difference from its reference configuration follows on a second line."""
     from .methods import DEFAULT_METHODS
     from .streams import list_streams
-    methods = [(m.name, m.description + ("" if m.name in DEFAULT_METHODS else "  [not in the default list]"))
+    methods = [(m.name, m.description + ("" if m.name in DEFAULT_METHODS else "  [not in the default list]")
+                + (f"\nconfig: {m.reference}" if m.reference else ""))
                for m in list_methods()]
     return {"benchmarks": list(list_streams()), "methods": methods, "presets": list_presets()}

@@ -54,7 +54,8 @@ def _write_report(out_dir: Path, records: list[dict[str, Any]], problems: list[s
                   order: list[str]) -> ReportResult:
     from . import plots, tables
 
-    markdown = tables.render_markdown(records, order)
+    notes = {m.name: m.reference for m in list_methods() if m.reference}
+    markdown = tables.render_markdown(records, order, notes)
     table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
     atomic_write_text(table_md, markdown)
     atomic_write_text(table_csv, tables.render_csv(records, order) if records else "")

@@ -22,10 +22,9 @@ import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
-from avalanche.core import SupervisedPlugin
 from tqdm.auto import tqdm
 
 from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remove_checkpoint,
@@ -33,6 +32,7 @@ from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remo
 from .config import RunConfig
 from .errors import UserError
 from .methods import get_method, memory_plan
+from .progress import EpochProgress, phase_line
 from .outdir import set_aside, settings_difference, thread_count_error
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
 
@@ -154,6 +154,25 @@ def build_evaluator(nme: bool):
         return EvaluationPlugin(*metrics, loggers=[], collect_all=False)
 
 
+def attach_loggers(evaluator: Any, kinds: Sequence[str], folder: Path, *, run_name: str,
+                   config: dict[str, Any]) -> list[Any]:
+    """Add the training metrics and one Avalanche logger per kind to the run's evaluator (no-op
+    without kinds: the default run computes only what the record needs)."""
+    if not kinds:
+        return []
+    from .run_logging import make_loggers, training_metrics
+    loggers = make_loggers(kinds, folder, run_name=run_name, config=config)
+    evaluator.metrics.extend(training_metrics())
+    evaluator.loggers.extend(loggers)
+    return loggers
+
+
+def close_loggers(loggers: Sequence[Any]) -> None:
+    if loggers:
+        from .run_logging import close_loggers as close
+        close(loggers)
+
+
 def phase_metrics(results: dict[str, Any], phase: int) -> dict[str, Any]:
     """Pick the harness's numbers out of ``strategy.eval`` results for phase ``phase``."""
     stream = [v for k, v in results.items() if k.startswith(_STREAM_PREFIX)]
@@ -172,38 +191,18 @@ def phase_metrics(results: dict[str, Any], phase: int) -> dict[str, Any]:
             "nme_accuracy": float(nme[0]) if nme else None}
 
 
-class EpochProgress(SupervisedPlugin):
-    """tqdm bar over the epochs of the current phase (no-op when disabled). Always installed,
-    so a checkpoint written with bars on restores with bars off and the other way round."""
-
-    def __init__(self, enabled: bool, position: int = 2):
-        super().__init__()
-        self.enabled, self.position, self.bar = enabled, position, None
-
-    def before_training_exp(self, strategy, **kwargs):
-        if self.enabled:
-            self.bar = tqdm(total=strategy.train_epochs, desc="epochs", leave=False,
-                            position=self.position, dynamic_ncols=True)
-
-    def after_training_epoch(self, strategy, **kwargs):
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def after_training_exp(self, strategy, **kwargs):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
 # ----------------------------------------------------------------------------- the run
 
 
 def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
-            progress: bool = True, notify: Callable[[str], None] = print,
-            after_phase: Callable[[RunSpec, int], None] | None = None) -> dict[str, Any]:
+            progress: bool | str = True, notify: Callable[[str], None] = print,
+            after_phase: Callable[[RunSpec, int], None] | None = None,
+            echo: Callable[[str], None] = print, log: Sequence[str] = ()) -> dict[str, Any]:
     """Train and evaluate one run, resuming from its checkpoint if there is one; write and
     return the record. ``after_phase(spec, i)`` is called once phase i is checkpointed (tests
-    use it to simulate an interruption)."""
+    use it to simulate an interruption). ``progress``: "bars", "lines" (one ``echo`` per phase),
+    "off" (or True/False for bars/off); ``log``: Avalanche loggers by name (run_logging.py)."""
+    mode = progress if isinstance(progress, str) else ("bars" if progress else "off")
     info = get_method(spec.method)
     cfg = spec.config
     seed_everything(spec.seed)
@@ -212,7 +211,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
 
     evaluator = build_evaluator(info.nme)
     strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
-    epoch_bar = EpochProgress(progress)
+    epoch_bar = EpochProgress(mode == "bars")
     strategy.plugins.append(epoch_bar)
     transient: list[Any] = [evaluator, epoch_bar]
 
@@ -243,9 +242,14 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     if n_phases != spec.phases + 1:
         raise RuntimeError(f"benchmark has {n_phases} experiences, expected {spec.phases + 1}")
 
+    loggers = attach_loggers(evaluator, log, out_dir / "logs" / spec.method / f"seed{spec.seed}",
+                             run_name=f"{spec.benchmark}-p{spec.phases}-{spec.method}-seed{spec.seed}",
+                             config={"benchmark": spec.benchmark, "phases": spec.phases,
+                                     "method": spec.method, "seed": spec.seed,
+                                     "device": spec.device, **spec.config.to_dict()})
     checkpointing = True
     phase_bar = None
-    if progress:
+    if mode == "bars":
         phase_bar = tqdm(total=n_phases, initial=done["phase"] + 1, position=1, leave=False,
                          desc=f"{spec.method} seed {spec.seed}: phases", dynamic_ncols=True)
     try:
@@ -272,11 +276,15 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
                            "restart from phase 0 if interrupted")
             if phase_bar is not None:
                 phase_bar.update(1)
+            if mode == "lines":
+                echo(phase_line(spec.method, spec.seed, i, n_phases, done["phase_times"][-1],
+                                m["accuracy"], epoch_bar))
             if after_phase is not None:
                 after_phase(spec, i)
     finally:
         if phase_bar is not None:
             phase_bar.close()
+        close_loggers(loggers)
 
     record = build_record(spec, bench, done, command=command)
     save_record(record_path(out_dir, spec.method, spec.seed), record)

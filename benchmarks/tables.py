@@ -1,13 +1,15 @@
 """Run records -> pandas -> one markdown table per benchmark/phases (tabulate) and a CSV.
 
 Numbers are percentages, mean ± sample standard deviation (ddof=1) over seeds; a single seed
-shows the mean alone. Above each table: the preset (labelled paper or REDUCED) and the exact
-command(s) that produced the runs.
+shows the mean alone; number columns are right-aligned. Above each table: the preset (labelled
+paper or REDUCED), the exact command(s) that produced the runs with the device, CPU threads,
+versions and commit they ran with, and the complete settings; below it, how each baseline's
+configuration differs from its reference configuration.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -80,7 +82,63 @@ def markdown_table(summary: pd.DataFrame) -> str:
            for k, label in show},
         "time / run (s)": [f"{t:.1f}" for t in summary["time_s_mean"]],
     })
-    return table.to_markdown(index=False, disable_numparse=True)
+    colalign = ("left",) + ("right",) * (len(table.columns) - 1)  # numbers right-aligned
+    return table.to_markdown(index=False, disable_numparse=True, colalign=colalign)
+
+
+def _distinct(values: Iterable[Any]) -> list[str]:
+    return sorted({str(v) for v in values if v not in (None, "", "unknown")})
+
+
+def produced_on(records: Sequence[dict[str, Any]]) -> str:
+    """Where the runs ran, from the records: device used, CPU threads, versions, commit."""
+    devices = _distinct(r.get("device") for r in records) or ["device not recorded"]
+    threads = _distinct(r.get("cpu_threads") for r in records)
+    thread_text = (f"{'/'.join(threads)} CPU thread{'' if threads == ['1'] else 's'}" if threads
+                   else "CPU threads not recorded")
+    torch_v = _distinct((r.get("versions") or {}).get("torch") for r in records)
+    avalanche_v = _distinct((r.get("versions") or {}).get("avalanche") for r in records)
+    commits = [c[:7] for c in _distinct(r.get("git_commit") for r in records)]
+    parts = [f"Ran on {'/'.join(devices)} ({thread_text})"]
+    if torch_v:
+        parts.append(f"torch {'/'.join(torch_v)}")
+    if avalanche_v:
+        parts.append(f"Avalanche {'/'.join(avalanche_v)}")
+    parts.append(f"code at commit {', '.join(commits)}" if commits else "commit not recorded")
+    return ", ".join(parts) + "."
+
+
+def settings_line(cfg: Mapping[str, Any]) -> str:
+    """Every setting a reader needs to compare tables (from the record's config; keys an older
+    record lacks are left out)."""
+    lr = f"lr {cfg['lr']}"
+    if cfg.get("lr_milestones"):
+        milestones = ", ".join(str(m) for m in cfg["lr_milestones"])
+        lr += f" (x{cfg.get('lr_gamma', 0.1)} at epoch{'s' if len(cfg['lr_milestones']) > 1 else ''} {milestones})"
+    parts = [f"{cfg['epochs']} epochs/phase", lr]
+    if cfg.get("momentum") is not None:
+        parts.append(f"momentum {cfg['momentum']}")
+    if cfg.get("weight_decay") is not None:
+        parts.append(f"weight decay {cfg['weight_decay']}")
+    parts.append(f"batch {cfg['batch_size']}")
+    parts.append(f"{cfg['memory_per_class']} exemplars/class" if cfg.get("memory_total") is None
+                 else f"{cfg['memory_total']} exemplars in all")
+    if "train_per_class" in cfg:
+        train, test = cfg.get("train_per_class"), cfg.get("test_per_class")
+        parts.append(f"images per class: {'all' if train is None else f'at most {train}'} train / "
+                     f"{'all' if test is None else f'at most {test}'} test")
+    if cfg.get("image_size") is not None:
+        parts.append(f"images resized to {cfg['image_size']} px")
+    return "Settings: " + ", ".join(parts) + "."
+
+
+def reference_notes(methods: Sequence[str], notes: Mapping[str, str]) -> list[str]:
+    """Lines under a table: how each listed baseline differs from its reference configuration."""
+    lines = [f"- `{m}`: {notes[m]}" for m in methods if notes.get(m)]
+    if not lines:
+        return []
+    return ["Baseline configurations compared with Avalanche's reproducibility configurations "
+            "(ContinualAI/continual-learning-baselines, CLB):", "", *lines, ""]
 
 
 def heading(benchmark: str, phases: int, presets: Sequence[str], reduced: bool) -> str:
@@ -90,8 +148,10 @@ def heading(benchmark: str, phases: int, presets: Sequence[str], reduced: bool) 
             f"({label})")
 
 
-def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[str] = ()) -> str:
-    """The whole table.md: one section per benchmark/phases."""
+def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[str] = (),
+                    notes: Mapping[str, str] | None = None) -> str:
+    """The whole table.md: one section per benchmark/phases. ``notes``: method -> how its
+    configuration differs from the reference one (printed under the table)."""
     if not records:
         return "No finished runs yet.\n"
     summary = summarize(records_frame(records), method_order)
@@ -102,8 +162,6 @@ def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[st
         reduced = any(r["reduced"] for r in recs)
         commands = list(dict.fromkeys(r.get("command") or "(command not recorded)" for r in recs))
         cfg = recs[0]["config"]
-        memory = (f"{cfg['memory_per_class']} exemplars/class" if cfg.get("memory_total") is None
-                  else f"{cfg['memory_total']} exemplars in all")
         parts.append("\n".join([
             heading(bench, int(phases), presets, reduced),
             "",
@@ -113,14 +171,16 @@ def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[st
             *commands,
             "```",
             "",
-            f"Settings: {cfg['epochs']} epochs/phase, lr {cfg['lr']}, batch {cfg['batch_size']}, "
-            f"{memory}. Accuracy on all classes seen so far, in %, mean ± std over seeds; "
-            "avg inc. acc = mean over all phases incl. phase 0; forgetting = average forgetting "
-            "over the experiences.",
+            produced_on(recs),
+            "",
+            settings_line(cfg) + " Accuracy on all classes seen so far, in %, mean ± std over "
+            "seeds; avg inc. acc = mean over all phases incl. phase 0; forgetting = average "
+            "forgetting over the experiences.",
             *_settings_line(recs),
             "",
             markdown_table(group),
             "",
+            *reference_notes(list(group["method"]), notes or {}),
         ]))
     return "\n".join(parts)
 

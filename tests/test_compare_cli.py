@@ -115,7 +115,7 @@ def test_report_skips_and_reports_unusable_files(done, tmp_path):
     result = invoke("report", "--out", str(out))
     assert result.exit_code == 0
     assert "skipping unusable run file" in result.stderr and "seed2.json" in result.stderr
-    assert "| naive    | 1 " in (out / "table.md").read_text()
+    assert "| naive    |       1 |" in (out / "table.md").read_text()  # one seed left, right-aligned
 
 
 def test_list_shows_benchmarks_methods_presets():

@@ -43,7 +43,7 @@ def test_markdown_cells_heading_and_command(recs):
     assert md.count("## split-digits") == 2  # one table per benchmark/phases
     assert "## split-digits, 1 incremental phases — preset `smoke` (REDUCED" in md
     assert "python cli.py compare" in md
-    assert "| naive    | 2       | 65.00 ± 7.07" in md
+    assert "| naive    |       2 |       65.00 ± 7.07 |" in md  # numbers right-aligned
     assert "45.00 ± 7.07" in md
     # the 2-phase replay group has NME; the NME column appears there only
     two_phase = md.split("## split-digits, 2 incremental phases")[1]
@@ -78,3 +78,38 @@ def test_accuracy_curves_and_png(recs, tmp_path):
     assert std.tolist() == pytest.approx([7.0710678, 7.0710678])
     path = plots.plot_accuracy(naive, tmp_path / "accuracy.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_number_columns_are_right_aligned_and_settings_complete():
+    cfg = {"epochs": 4, "lr": 0.1, "lr_milestones": [2, 3], "lr_gamma": 0.1, "momentum": 0.9,
+           "weight_decay": 5e-4, "batch_size": 64, "memory_per_class": 20, "memory_total": None,
+           "train_per_class": 200, "test_per_class": None, "image_size": None}
+    rec = make_record(config=cfg, device="cuda", cpu_threads=2, git_commit="a" * 40,
+                      versions={"torch": "2.14.1", "avalanche": "0.6.0"})
+    md = tables.render_markdown([rec], notes={"naive": "no hyperparameters of its own"})
+    separator = next(line for line in md.splitlines() if line.startswith("|:"))
+    assert separator.split("|")[1:-1][0].startswith(":") and not separator.split("|")[1].endswith(":")
+    assert all(cell.endswith(":") and not cell.startswith(":") for cell in separator.split("|")[2:-1])
+    assert ("Settings: 4 epochs/phase, lr 0.1 (x0.1 at epochs 2, 3), momentum 0.9, weight decay "
+            "0.0005, batch 64, 20 exemplars/class, images per class: at most 200 train / all test.") in md
+    assert "Ran on cuda (2 CPU threads), torch 2.14.1, Avalanche 0.6.0, code at commit aaaaaaa." in md
+    assert "- `naive`: no hyperparameters of its own" in md.split(separator)[1]  # under the table
+
+
+def test_produced_on_says_what_a_record_does_not_hold():
+    assert tables.produced_on([make_record()]) == (
+        "Ran on cpu (CPU threads not recorded), commit not recorded.")
+
+
+def test_plot_styles_are_distinct_aanets_bold_and_legend_outside(recs):
+    methods = ["aanets-lucir", "aanets-icarl", "lucir", "icarl", "naive", "cumulative", "replay",
+               "lwf", "ewc", "avl-icarl", "der", "bic"]
+    styles = plots.curve_styles(methods)
+    assert len({s["color"] for s in styles.values()}) == 12
+    assert len({s["marker"] for s in styles.values()}) == 12
+    assert min(styles[m]["linewidth"] for m in methods[:2]) > max(styles[m]["linewidth"] for m in methods[2:])
+    fig = plots.draw_accuracy(recs[:2], title="t")
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert legend.x0 >= fig.axes[0].get_window_extent().x1  # right of the data, covers no point
+    plots.plt.close(fig)

@@ -14,6 +14,7 @@ from avalanche.benchmarks.utils import AvalancheDataset
 from avalanche.core import SupervisedPlugin
 from torch import Tensor
 
+from ..contract import require_feature_model
 from ..features import FLIPS, extract_features
 from ..validation import check_int, memory_budget
 
@@ -138,6 +139,9 @@ class HerdingMemoryPlugin(SupervisedPlugin):
         return sum(len(idx) for idx in self.ranked.values())
 
     # -- Avalanche callbacks ---------------------------------------------------------------
+    def before_training(self, strategy, **kwargs) -> None:
+        require_feature_model(strategy.model, type(self).__name__)
+
     def after_train_dataset_adaptation(self, strategy, **kwargs) -> None:
         memory = self.memory_dataset()
         if memory is not None:

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..contract import require_cosine_head
+from ..features import classifier_num_classes, feature_fn
 from ..validation import check_int, check_real
 from .previous_model import PreviousModelDistillation
 
@@ -48,16 +50,19 @@ class LUCIRDistillationPlugin(PreviousModelDistillation):
         self.ranking_weight = check_real("ranking_weight", ranking_weight, low=0)
         self.current_lambda = 0.0
 
+    def before_training(self, strategy, **kwargs) -> None:
+        require_cosine_head(strategy.model, type(self).__name__)  # margin ranking is on cosines
+
     def before_training_exp(self, strategy, **kwargs) -> None:
         super().before_training_exp(strategy, **kwargs)
         if self.old_model is not None:
             # retraining on known classes only: treat as one new class rather than divide by 0
-            num_new = max(1, strategy.model.classifier.num_classes - self.num_old_classes)
+            num_new = max(1, classifier_num_classes(strategy.model.classifier) - self.num_old_classes)
             self.current_lambda = lucir_lambda(self.lambda_base, self.num_old_classes, num_new)
 
     def distillation_loss(self, strategy, features: Tensor) -> Tensor:
         with torch.no_grad():
-            old_features = self.old_model.features(strategy.mb_x)
+            old_features = feature_fn(self.old_model)(strategy.mb_x)
         loss = self.current_lambda * less_forget_loss(features, old_features)
         if self.ranking_weight:
             cosines = strategy.model.classifier.cosine(features)

@@ -8,7 +8,8 @@ from abc import abstractmethod
 from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
-from ..features import ClassifierInputCapture
+from ..contract import require_feature_model
+from ..features import ClassifierInputCapture, classifier_num_classes
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
@@ -33,6 +34,9 @@ class PreviousModelDistillation(SupervisedPlugin):
         self.num_old_classes = 0
         self.capture = ClassifierInputCapture()
 
+    def before_training(self, strategy, **kwargs) -> None:
+        require_feature_model(strategy.model, type(self).__name__)
+
     def before_training_exp(self, strategy, **kwargs) -> None:
         if self.needs_features:
             self.capture.attach(strategy.model)
@@ -40,7 +44,7 @@ class PreviousModelDistillation(SupervisedPlugin):
     def after_training_exp(self, strategy, **kwargs) -> None:
         self.capture.detach()
         self.old_model = frozen_copy(strategy.model)
-        self.num_old_classes = strategy.model.classifier.num_classes
+        self.num_old_classes = classifier_num_classes(strategy.model.classifier)
 
     def before_backward(self, strategy, **kwargs) -> None:
         if self.old_model is None:

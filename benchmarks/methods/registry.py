@@ -28,6 +28,10 @@ class MethodInfo:
     nme: bool          # reports NME accuracy beside the classifier accuracy
     memory: str        # "per_class" (exemplars per class), "fixed" (one fixed-size buffer) or "none"
     family: str        # "aanets" (our library) or "avalanche" (built-in)
+    # how this configuration differs from the reference configuration of the method (for the
+    # Avalanche baselines: ContinualAI/continual-learning-baselines, class-incremental CIFAR);
+    # shown by `list` and under every table that has the method. Empty: no difference to state.
+    reference: str = ""
 
 
 METHODS: dict[str, MethodInfo] = {}
@@ -38,12 +42,12 @@ DEFAULT_METHODS: tuple[str, ...] = (
 
 
 def register(name: str, description: str, *, nme: bool = False, memory: str = "none",
-             family: str = "avalanche") -> Callable[[Factory], Factory]:
+             family: str = "avalanche", reference: str = "") -> Callable[[Factory], Factory]:
     """Decorator: add a factory to the registry under ``name``."""
     def wrap(factory: Factory) -> Factory:
         if name in METHODS:
             raise ValueError(f"method {name!r} registered twice")
-        METHODS[name] = MethodInfo(name, description, factory, nme, memory, family)
+        METHODS[name] = MethodInfo(name, description, factory, nme, memory, family, reference)
         return factory
     return wrap
 
