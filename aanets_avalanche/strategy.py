@@ -12,9 +12,7 @@ from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor, nn
 
 from .augment import BatchAugmentPlugin
-from .compiled import compiled_forward
 from .contract import AANetsModel, require_aanets_model
-from .features import extract_features
 from .models import BRANCH_MODES, AggregatedBackbone
 from .plugins import (
     AggregationUpdatePlugin,
@@ -22,6 +20,7 @@ from .plugins import (
     ICaRLDistillationPlugin,
     LUCIRDistillationPlugin,
 )
+from .template_parts import ClassIncrementalParts
 from .validation import (check_int, check_milestones, check_optional_real, check_real,
                          memory_budget)
 
@@ -43,7 +42,7 @@ def default_aanets_evaluator() -> EvaluationPlugin:
     )
 
 
-class AANetsStrategy(SupervisedTemplate):
+class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
     """Class-incremental learning with Adaptive Aggregation Networks (Liu et al., CVPR 2021).
 
     ``flavour`` picks the base method the aggregation is applied to ("lucir" or "icarl");
@@ -191,43 +190,9 @@ class AANetsStrategy(SupervisedTemplate):
         self.lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
 
     # -- model growth ------------------------------------------------------------------------
-    def model_adaptation(self, model: nn.Module | None = None) -> nn.Module:
-        """At a new training experience: build the aggregated network (first incremental
-        experience only), then add the new classes, imprinted from current features."""
-        model = self.model if model is None else model
-        if not self.is_training:
-            return model.to(self.device)
-        classifier = model.classifier
-        new_classes = sorted(int(c) for c in self.experience.classes_in_this_experience)
-        num_old = classifier.num_classes
-        if all(c < num_old for c in new_classes):
-            return model.to(self.device)  # classes already known: nothing to grow
-        expected = list(range(num_old, num_old + len(new_classes)))
-        if new_classes != expected:
-            raise ValueError(
-                f"AANetsStrategy expects the experience's labels to be {expected[0]}..{expected[-1]} "
-                f"(contiguous, in arrival order) but got {new_classes}; build the benchmark with "
-                "class_ids_from_zero_from_first_exp=True"
-            )
-        model.to(self.device)
-        if num_old == 0:
-            classifier.add_classes(len(new_classes))
-            return model
-        if self.branch_mode != "single" and not isinstance(model.backbone, AggregatedBackbone):
-            model.backbone = AggregatedBackbone(model.backbone, mode=self.branch_mode,
-                                                fused=self.fused_branches)
-        feats, labels = extract_features(
-            model, self.experience.dataset.eval(), batch_size=self.eval_mb_size, device=self.device,
-            num_workers=self.num_workers,
-        )
-        weights = classifier.imprint_weights([feats[labels == c] for c in new_classes])
-        classifier.add_classes(len(new_classes), weights.to(self.device))
-        return model
-
-    def aggregation_weights(self) -> list[float] | None:
-        """The a_k of each level (None while the network is a single branch)."""
-        backbone = self.model.backbone
-        return backbone.aggregation_weights() if isinstance(backbone, AggregatedBackbone) else None
+    def imprinted_weights(self, class_features: list[Tensor], new_classes: list[int]) -> Tensor:
+        """Cosine weights: normalised mean feature of each class, at the existing weights' norm."""
+        return self.model.classifier.imprint_weights(class_features)
 
     # -- optimisation -----------------------------------------------------------------------
     def parameter_groups(self) -> list[dict]:
@@ -269,52 +234,10 @@ class AANetsStrategy(SupervisedTemplate):
                 self.lr_scheduler.step()  # the reference: start of epoch, decays one epoch early
         super()._before_training_epoch(**kwargs)
 
-    def _after_training_epoch(self, **kwargs) -> None:
-        super()._after_training_epoch(**kwargs)
-        if self.lr_scheduler is not None and not self.reference_quirks:
-            self.lr_scheduler.step()  # end of epoch (standard PyTorch practice)
-
-    def make_train_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
-        workers = self.num_workers if num_workers is None else num_workers
-        kwargs.setdefault("persistent_workers", workers > 0)  # workers live across epochs
-        super().make_train_dataloader(num_workers=workers, **kwargs)
-
-    def make_eval_dataloader(self, num_workers: int | None = None, **kwargs) -> None:
-        workers = self.num_workers if num_workers is None else num_workers
-        super().make_eval_dataloader(num_workers=workers, **kwargs)
-
-    def set_speed_options(self, *, num_workers: int | None = None, use_amp: bool | None = None,
-                          compile_model: bool | None = None) -> None:
-        """Change the loader workers, bf16 autocast (CUDA only) or torch.compile after
-        construction (the harness applies its command-line switches this way)."""
-        if num_workers is not None:
-            self.num_workers = self.memory.num_workers = num_workers
-            if self.aggregation is not None:
-                self.aggregation.num_workers = num_workers
-        if use_amp is not None:
-            self.use_amp = bool(use_amp) and self.device.type == "cuda"
-            if self.aggregation is not None:
-                self.aggregation.use_amp = self.use_amp
-        if compile_model is not None:
-            self.compile_model = compile_model
-
-    # -- mixed precision (bf16 autocast, CUDA only) and torch.compile ---------------------------
-    def _autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
-
-    def forward(self):
-        with self._autocast():
-            if self.compile_model:
-                return compiled_forward(self)
-            return super().forward()
-
-    def criterion(self):
-        with self._autocast():  # cross-entropy in float32 on bf16 logits
-            return super().criterion()
-
-    def _before_backward(self, **kwargs) -> None:
-        with self._autocast():  # the distillation terms run the old model here
-            super()._before_backward(**kwargs)
+    @property
+    def step_lr_at_epoch_end(self) -> bool:
+        """With ``reference_quirks`` the scheduler steps at the start of each epoch instead."""
+        return not self.reference_quirks
 
 
 __all__ = ["AANetsStrategy", "FLAVOURS", "LR_SCHEDULES", "default_aanets_evaluator"]

@@ -135,7 +135,7 @@ def test_dry_run_plans_without_data_and_writes_nothing(tmp_path):
     assert "2000 exemplars in all" in out and "40, 34, 29, 25, 23, 20" in out
     for n in (5, 10, 25):
         assert f"N={n} -> runs/split-cifar100-p5-10-25-paper/p{n}" in out
-    assert "Total: 36 runs" in out
+    assert "Total: 42 runs" in out  # 14 default methods x N = 5, 10, 25
     assert list(empty.iterdir()) == [] and default.exists() == existed
     with_set = invoke("compare", "--benchmark", "split-cifar100", "--phases", "5", "--preset",
                       "paper", "--dry-run", "--set", "memory.per_class=20", "--methods", "lucir")

@@ -1,10 +1,15 @@
-"""Backbones, the cosine incremental classifier and the AANets aggregated backbone."""
+"""Backbones (LUCIR's and PODNet's), the cosine and local-similarity incremental classifiers and
+the AANets aggregated backbone."""
 
 from .aggregated import BRANCH_MODES, AggregatedBackbone, ScaledFrozenConv2d, make_stable
 from .cosine import CosineClassifier, CosineIncrementalNet
+from .lsc import LocalSimilarityClassifier, ProxyIncrementalNet
+from .podnet_resnet import StrideShortcut, podnet_resnet18, podnet_resnet32
 from .resnet import Backbone, BasicBlock, build_backbone, resnet18, resnet32
 
 __all__ = [
     "AggregatedBackbone", "BRANCH_MODES", "Backbone", "BasicBlock", "CosineClassifier",
-    "CosineIncrementalNet", "ScaledFrozenConv2d", "build_backbone", "make_stable", "resnet18", "resnet32",
+    "CosineIncrementalNet", "LocalSimilarityClassifier", "ProxyIncrementalNet", "ScaledFrozenConv2d",
+    "StrideShortcut", "build_backbone", "make_stable", "podnet_resnet18", "podnet_resnet32", "resnet18",
+    "resnet32",
 ]

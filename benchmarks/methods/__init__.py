@@ -1,10 +1,10 @@
 """Methods by name: the registry (registry.py) and the modules that fill it.
 
-aanets.py registers our library's methods, baselines.py Avalanche's built-ins (with the
+aanets.py and podnet.py register our library's methods, baselines.py Avalanche's built-ins (with the
 version-guarded patches of patches.py); common.py holds what they share.
 """
 
-from . import aanets, baselines  # noqa: F401  (each registers its methods)
+from . import aanets, baselines, podnet  # noqa: F401  (each registers its methods)
 from .common import FeatureClassifier, make_backbone
 from .registry import (
     DEFAULT_METHODS,

@@ -15,7 +15,7 @@ def in_channels(bench: Any) -> int:
     return int(bench.input_shape[0])
 
 
-def make_backbone(bench: Any):
+def make_backbone(bench: Any, name: str | None = None):
     """The benchmark's backbone (same architecture for every method); on the batched input
     path its first layer normalises the raw images."""
     from aanets_avalanche.models import build_backbone
@@ -24,7 +24,7 @@ def make_backbone(bench: Any):
     if normalization is not None:
         from aanets_avalanche.augment import InputNormalization
         input_norm = InputNormalization(*normalization)
-    return build_backbone(bench.backbone, in_channels(bench), input_norm=input_norm)
+    return build_backbone(name or bench.backbone, in_channels(bench), input_norm=input_norm)
 
 
 def batch_augmentation(cfg: "RunConfig", bench: Any):

@@ -36,7 +36,7 @@ class MethodInfo:
 
 METHODS: dict[str, MethodInfo] = {}
 DEFAULT_METHODS: tuple[str, ...] = (
-    "aanets-lucir", "aanets-icarl", "lucir", "icarl",
+    "aanets-lucir", "aanets-icarl", "lucir", "icarl", "aanets-podnet", "podnet",
     "naive", "cumulative", "replay", "lwf", "ewc", "avl-icarl", "der", "bic",
 )
 
