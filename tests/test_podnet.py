@@ -256,8 +256,12 @@ def test_three_phase_podnet_on_fashion_mnist_beats_chance_widely(shared_data, br
     built = build_stream(StreamSpec("split-fmnist", phases=2, base_classes=4, data_root=str(shared_data),
                                     train_per_class=60, test_per_class=40, download=False))
     torch.manual_seed(0)
+    from aanets_avalanche.augment import InputNormalization
+
+    backbone = build_backbone("podnet-resnet32", built.input_shape[0],
+                              input_norm=InputNormalization(*built.normalization))
     strategy = PODNetStrategy(
-        model=ProxyIncrementalNet(build_backbone("podnet-resnet32", built.input_shape[0])),
+        model=ProxyIncrementalNet(backbone), batch_augmentation=built.augmentation,
         branch_mode=branch_mode, lr=0.05, train_epochs=5, train_mb_size=32, memory_per_class=10,
         finetune_epochs=3, finetune_lr=0.05, device="cpu",
         evaluator=EvaluationPlugin(accuracy_metrics(stream=True), nme_accuracy_metrics(stream=True)),
