@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .config import list_presets, load_config
+from .config import list_presets, load_config, stream_settings
 from .errors import UserError
 from .io import atomic_write_text
 from .lock import OutputFolderLock
@@ -299,12 +299,6 @@ def run_compare_protocols(*, benchmark: str, phases: Sequence[int], dry_run: boo
     return run_protocols(benchmark=benchmark, phases=phases, out=out_dirs[phases[0]].parent,
                          run_compare=run_compare, validate=validate, method_order=method_names,
                          **common)
-
-
-def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
-    """StreamSpec keywords: the stream options plus the preset's data settings."""
-    return dict(stream_kw, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
-                image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order)
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:

@@ -446,5 +446,12 @@ def _coerce_like(current: Any, raw: Any, key: str) -> Any:
     return _coerce(Setting(key, key, kind), raw, "--set")
 
 
-__all__ = ["BY_KEY", "PRESET_DIR", "RunConfig", "SETTINGS", "Setting", "list_presets",
+def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
+    """StreamSpec keywords: the stream options plus the preset's data settings."""
+    return dict(stream_kw, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
+                image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order)
+
+
+__all__ = ["BY_KEY", "PRESET_DIR", "RunConfig", "SETTINGS", "Setting", "list_presets", "stream_settings",
            "load_config", "parse_set", "preset_file", "scale_milestones", "valid_keys"]
+

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .config import RunConfig, load_config
+from .config import RunConfig, load_config, stream_settings
 from .errors import UserError
 from .methods import get_method
 from .methods.aanets import AANETS_VARIANTS
@@ -87,7 +87,6 @@ def build_plan(*, benchmark: str, phases: Sequence[int], methods: Sequence[str],
                out_dirs: dict[int, Path], base_classes: int | None, class_order_seed: int,
                data_root: str | None) -> str:
     """The plan as text (UserError on a bad name, phase count or setting, as compare would)."""
-    from .compare import stream_settings
     from .streams import StreamSpec, describe_stream, stream_sizes
 
     probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)
