@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .incremental import IncrementalNet
+
 
 class CosineClassifier(nn.Module):
     """logits = sigma * cos(feature, w_c) over every class added so far."""
@@ -62,23 +64,11 @@ class CosineClassifier(nn.Module):
         return torch.stack(rows) * scale.to(rows[0].device)
 
 
-class CosineIncrementalNet(nn.Module):
-    """Backbone + cosine classifier; ``features`` exposes the penultimate vector."""
+class CosineIncrementalNet(IncrementalNet):
+    """Backbone + cosine classifier (LUCIR / iCaRL / AANets)."""
 
     def __init__(self, backbone: nn.Module) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.classifier = CosineClassifier(backbone.out_dim)
-
-    @property
-    def out_dim(self) -> int:
-        return self.classifier.in_features
-
-    def features(self, x: Tensor) -> Tensor:
-        return self.backbone(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.backbone(x))
+        super().__init__(backbone, CosineClassifier(backbone.out_dim))
 
 
 __all__ = ["CosineClassifier", "CosineIncrementalNet"]

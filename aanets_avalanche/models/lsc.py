@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .incremental import IncrementalNet
+
 
 def proxy_similarities(features: Tensor, proxies: Tensor) -> Tensor:
     """-||f/|f| - p/|p|||^2 for every feature x proxy pair: [B, P], values in [-4, 0]."""
@@ -101,24 +103,12 @@ class LocalSimilarityClassifier(nn.Module):
         return torch.cat(rows, dim=0)
 
 
-class ProxyIncrementalNet(nn.Module):
+class ProxyIncrementalNet(IncrementalNet):
     """Backbone + local-similarity classifier; ``features`` is the pooled vector before any
     final activation (what the LSC, POD-flat, herding and NME use)."""
 
     def __init__(self, backbone: nn.Module, proxies_per_class: int = 10) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.classifier = LocalSimilarityClassifier(backbone.out_dim, proxies_per_class)
-
-    @property
-    def out_dim(self) -> int:
-        return self.classifier.in_features
-
-    def features(self, x: Tensor) -> Tensor:
-        return self.backbone(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.backbone(x))
+        super().__init__(backbone, LocalSimilarityClassifier(backbone.out_dim, proxies_per_class))
 
 
 __all__ = ["LocalSimilarityClassifier", "ProxyIncrementalNet", "kmeans_centres", "proxy_similarities"]
