@@ -106,6 +106,7 @@ ALLOWED_GLOBALS: tuple[str, ...] = (
     "avalanche.models.ncm_classifier.NCMClassifier",
     "avalanche.training.losses.ICaRLLossPlugin", "avalanche.training.plugins.bic.BiCPlugin",
     "avalanche.training.plugins.clock.Clock", "avalanche.training.plugins.ewc.EWCPlugin",
+    "benchmarks.methods.ewc.BoundedFisherEWCPlugin",
     "avalanche.training.plugins.lr_scheduling.LRSchedulerPlugin",
     "avalanche.training.plugins.lwf.LwFPlugin", "avalanche.training.plugins.replay.ReplayPlugin",
     "avalanche.training.regularization.LearningWithoutForgetting",

@@ -2,18 +2,26 @@
 ``nohup``, pipes), or nothing (``--quiet``).
 
 The epoch bar shows the epoch's mean training loss and the lr it trained with. The loss is
-summed as a tensor on the training device and read once per epoch: no per-batch sync.
+summed as a tensor on the training device and read once per epoch: no per-batch sync. A run
+whose epoch loss is not finite stops there (RunDiverged): a diverged run has no numbers to report.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
 from avalanche.core import SupervisedPlugin
 from tqdm.auto import tqdm
 
+from benchmarks.errors import UserError
+
 MODES = ("bars", "lines", "off")
+
+
+class RunDiverged(UserError):
+    """The training loss became NaN or infinite: the run's later numbers would mean nothing."""
 
 
 def progress_mode(quiet: bool, stream: Any = None) -> str:
@@ -27,7 +35,8 @@ def progress_mode(quiet: bool, stream: Any = None) -> str:
 
 
 class EpochProgress(SupervisedPlugin):
-    """Mean loss and lr of each epoch, and a tqdm bar over the epochs of a phase in 'bars' mode.
+    """Mean loss and lr of each epoch, and a tqdm bar over the epochs of a phase in 'bars' mode;
+    raises RunDiverged at the end of an epoch whose mean loss is not finite.
 
     Always installed, so a checkpoint written with bars on restores with bars off and the other
     way round.
@@ -59,6 +68,14 @@ class EpochProgress(SupervisedPlugin):
     def after_training_epoch(self, strategy, **kwargs):
         if self._batches:
             self.last_loss = float(self._loss_sum) / self._batches
+            if not math.isfinite(self.last_loss):
+                clock = strategy.clock
+                lr = "?" if self.last_lr is None else f"{self.last_lr:g}"
+                raise RunDiverged(
+                    f"the training loss is {self.last_loss} in phase {clock.train_exp_counter} "
+                    f"(counting from 0), epoch {clock.train_exp_epochs + 1}, at lr {lr}: "
+                    "the run diverged and records no numbers; lower its lr or its penalty weight "
+                    "(--set), or leave the method out (--methods)")
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{self.last_loss:.4f}" if self.last_loss is not None else "-",
                                  lr=f"{self.last_lr:g}" if self.last_lr is not None else "-")
@@ -84,4 +101,4 @@ def phase_line(method: str, seed: int, phase: int, phases: int, seconds: float,
             f"accuracy {100 * accuracy:.2f}%, last epoch loss {loss}, lr {lr}")
 
 
-__all__ = ["EpochProgress", "MODES", "phase_line", "progress_mode"]
+__all__ = ["EpochProgress", "MODES", "RunDiverged", "phase_line", "progress_mode"]

@@ -32,7 +32,7 @@ from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remo
 from .config import RunConfig
 from .errors import UserError
 from .methods import get_method, memory_plan
-from .progress import EpochProgress, phase_line
+from .progress import EpochProgress, RunDiverged, phase_line
 from .outdir import set_aside, settings_difference, thread_count_error
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
 from .runtime import SpeedOptions
@@ -294,6 +294,8 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
                                 m["accuracy"], epoch_bar))
             if after_phase is not None:
                 after_phase(spec, i)
+    except RunDiverged as exc:
+        raise RunDiverged(f"{spec.method} seed {spec.seed}: {exc}") from None
     finally:
         if phase_bar is not None:
             phase_bar.close()

@@ -57,14 +57,22 @@ def lwf(cfg, bench, device, evaluator):
                      temperature=float(cfg.method_param("lwf", "temperature", 2.0)))
 
 
-@register("ewc", "Avalanche EWC: Fisher-weighted penalty on weight changes, no memory",
+@register("ewc", "Avalanche EWC (Naive + EWCPlugin) with PyCIL's bounded Fisher: train-mode "
+          "squared gradients clamped at fisher_max, no memory",
           reference="CLB configures EWC only for Permuted MNIST (lambda 1, mode separate), not "
-                    f"class-incremental CIFAR: here lambda 100, mode separate, from the preset; {SHARED}")
+                    "class-incremental CIFAR; as PyCIL's CIFAR-100 EWC: Fisher in train mode, "
+                    "clamped at 1e-4, lambda 1000 on a halved penalty (= 500 here, Avalanche's "
+                    "penalty has no 1/2); mode separate; Avalanche's unbounded eval-mode Fisher "
+                    f"diverged (penalty 1e16, then NaN) on 1-class phases; {SHARED}")
 def ewc(cfg, bench, device, evaluator):
-    from avalanche.training import EWC
-    return baseline(EWC, cfg, bench, device, evaluator,
-                     ewc_lambda=float(cfg.method_param("ewc", "ewc_lambda", 100.0)),
-                     mode=str(cfg.method_param("ewc", "mode", "separate")))
+    from avalanche.training import Naive
+
+    from .ewc import PYCIL_FISHER_MAX, PYCIL_LAMBDA, BoundedFisherEWCPlugin
+    plugin = BoundedFisherEWCPlugin(
+        ewc_lambda=float(cfg.method_param("ewc", "ewc_lambda", PYCIL_LAMBDA)),
+        mode=str(cfg.method_param("ewc", "mode", "separate")),
+        fisher_max=float(cfg.method_param("ewc", "fisher_max", PYCIL_FISHER_MAX)))
+    return baseline(Naive, cfg, bench, device, evaluator, extra_plugins=[plugin])
 
 
 @register("avl-icarl", "Avalanche ICaRL: herding exemplars, BCE distillation, NCM classifier",
