@@ -119,6 +119,9 @@ ALLOWED_GLOBALS: tuple[str, ...] = (
     # Python and NumPy values inside those (range indices, index arrays, partial transforms)
     "builtins.range", "builtins.dict", "builtins.int", "builtins.list", "functools.partial",
     "numpy.ndarray", "numpy.dtype", "numpy._core.multiarray._reconstruct",
+    # NumPy 2 pickles a dtype by its class (Cumulative's concatenated index arrays hold int64)
+    "numpy.dtypes.Int64DType", "numpy.dtypes.Int32DType", "numpy.dtypes.UInt8DType",
+    "numpy.dtypes.BoolDType", "numpy.dtypes.Float32DType", "numpy.dtypes.Float64DType",
 )
 
 # Plain torch functions some states hold (EWC's ParamData keeps torch.zeros as its init

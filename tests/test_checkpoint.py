@@ -97,3 +97,23 @@ def test_state_the_safe_loader_would_refuse_is_reported_when_saving(smoke_digits
     assert len(warnings) == 1 and "cannot checkpoint naive" in warnings[0]
     assert "GLOBAL torch.optim.sgd.SGD" in warnings[0]
     assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").rglob("*"))
+
+
+def test_cumulative_checkpoints_after_incremental_phases_and_resumes_exactly(smoke_digits, tmp_path):
+    """Its concatenated datasets hold NumPy int64 index arrays from phase 1 on (NumPy 2 pickles
+    their dtype by class); a phase-0-only check missed that."""
+    cfg, bench = smoke_digits(5)
+    spec = RunSpec(benchmark="split-digits", phases=5, method="cumulative", seed=5, config=cfg)
+    straight = run_one(spec, bench, tmp_path / "a", progress=False)
+
+    def stop(_spec, phase):
+        if phase == 2:
+            raise Interrupted
+
+    warnings: list[str] = []
+    with pytest.raises(Interrupted):
+        run_one(spec, bench, tmp_path / "b", progress=False, notify=warnings.append, after_phase=stop)
+    assert warnings == []
+    resumed = run_one(spec, bench, tmp_path / "b", progress=False)
+    assert resumed["resumed_at_phase"] == [3]
+    assert numbers(resumed) == numbers(straight)
