@@ -69,11 +69,11 @@ class EpochProgress(SupervisedPlugin):
         if self._batches:
             self.last_loss = float(self._loss_sum) / self._batches
             if not math.isfinite(self.last_loss):
-                clock = strategy.clock
+                clock = strategy.clock  # the last plugin: it has counted this epoch already
                 lr = "?" if self.last_lr is None else f"{self.last_lr:g}"
                 raise RunDiverged(
                     f"the training loss is {self.last_loss} in phase {clock.train_exp_counter} "
-                    f"(counting from 0), epoch {clock.train_exp_epochs + 1}, at lr {lr}: "
+                    f"(counting from 0), epoch {clock.train_exp_epochs}, at lr {lr}: "
                     "the run diverged and records no numbers; lower its lr or its penalty weight "
                     "(--set), or leave the method out (--methods)")
         if self.bar is not None:

@@ -77,7 +77,7 @@ def test_second_identical_compare_trains_nothing(done, count_runs):
 
 def test_corrupt_run_file_is_reported_and_redone(tmp_path, count_runs):
     out = tmp_path / "out"
-    args = [*BASE[:-5], "--seeds", "1", "--quiet", "--out", str(out)]
+    args = [*BASE[:-3], "--seeds", "1", "--quiet", "--out", str(out)]
     assert invoke(*args).exit_code == 0
     original = load_record(out / "runs/naive/seed1.json")
     path = out / "runs/naive/seed1.json"

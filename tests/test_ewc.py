@@ -76,7 +76,7 @@ def test_a_non_finite_epoch_loss_stops_the_run_with_its_phase_and_epoch():
     for loss in (1.0, float("nan")):
         strategy.loss = torch.tensor(loss)
         progress.after_training_iteration(strategy)
-    with pytest.raises(RunDiverged, match=r"nan in phase 3 .* epoch 2, at lr 0.1"):
+    with pytest.raises(RunDiverged, match=r"nan in phase 3 .* epoch 1, at lr 0.1"):
         progress.after_training_epoch(strategy)
 
 
@@ -90,3 +90,20 @@ def test_a_diverging_run_names_its_method_and_seed_and_writes_no_record(tmp_path
     with pytest.raises(RunDiverged, match=r"^naive seed 1: the training loss is (nan|inf)"):
         run_one(spec, bench, tmp_path, progress=False)
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_compare_reports_a_diverged_run_and_finishes_the_others(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, [
+        "compare", "--benchmark", "split-digits", "--phases", "5", "--preset", "smoke",
+        "--methods", "naive,ewc", "--seeds", "1", "--quiet", "--out", str(out),
+        "--set", "methods.ewc.ewc_lambda=1e30"])
+    assert result.exit_code == 1, result.output
+    assert "1 run(s) failed:" in result.output
+    assert "ewc seed 1: the training loss is" in result.output and "diverged" in result.output
+    assert (out / "runs/naive/seed1.json").is_file() and not (out / "runs/ewc").exists()
+    assert "| naive " in (out / "table.md").read_text()

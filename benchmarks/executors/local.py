@@ -1,12 +1,14 @@
 """The in-process executor: cells one after another in this process, with progress bars.
 
-An exception in a cell stops the comparison (its checkpoint stays; the same command resumes).
+A run whose loss stops being finite (RunDiverged) is reported and the others go on; any other
+exception in a cell stops the comparison (its checkpoint stays; the same command resumes).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from ..progress import RunDiverged
 from . import Job, Outcome
 from .cell import Cell, run_cell
 
@@ -30,10 +32,15 @@ class LocalExecutor:
                     runs_bar.set_postfix_str(f"{cell.run.method} seed {cell.run.seed}")
                 elif job.progress == "lines":
                     job.echo(f"run {number}/{len(cells)}: {cell.run.method} seed {cell.run.seed}")
-                run_cell(cell, job.out_dir, command=job.command, progress=job.progress,
-                         notify=job.warn, after_phase=job.after_phase, echo=job.echo,
-                         log=job.log)
-                outcome.trained.append((cell.run.method, cell.run.seed))
+                try:
+                    run_cell(cell, job.out_dir, command=job.command, progress=job.progress,
+                             notify=job.warn, after_phase=job.after_phase, echo=job.echo,
+                             log=job.log)
+                except RunDiverged as exc:
+                    outcome.failed.append(str(exc))
+                    job.warn(f"warning: {exc}")
+                else:
+                    outcome.trained.append((cell.run.method, cell.run.seed))
                 if runs_bar is not None:
                     runs_bar.update(1)
         finally:
