@@ -168,10 +168,13 @@ def list_command() -> None:
 @click.option("--compile", "compile_model", is_flag=True,
               help="torch.compile the model (AANets-library methods; eager with a note where "
                    "unsupported).")
+@click.option("--channels-last/--no-channels-last", "channels_last", default=None,
+              help="Convolutions in the NHWC memory format [default: on for the CPU, where "
+                   "it is faster, off for CUDA].")
 def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds,
             preset, sets, epochs, out, device, quiet, dry_run, skip_bad_images, log,
             executor, ray_address, gpus_per_run, max_parallel, retries, num_workers, amp,
-            compile_model) -> None:
+            compile_model, channels_last) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase. Several phase counts (--phases 5,10,25) run
     one protocol folder each plus a combined table."""
@@ -186,7 +189,8 @@ def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, m
             preset=preset, sets=sets, epochs=epochs, data_root=data_root, out=out,
             device=device, quiet=quiet, dry_run=dry_run, base_classes=base_classes,
             class_order_seed=class_order_seed, skip_bad_images=skip_bad_images,
-            amp=amp, num_workers=num_workers, compile=compile_model, echo=click.echo,
+            amp=amp, num_workers=num_workers, compile=compile_model,
+            channels_last=channels_last, echo=click.echo,
             warn=lambda msg: click.echo(msg, err=True), log=log, executor=chosen)
     finally:
         chosen.close()
@@ -196,8 +200,8 @@ def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, m
         click.echo(f"{len(failed)} run(s) failed:", err=True)
         for line in failed:
             click.echo(f"  {line}", err=True)
-        click.echo("Run the same command again to redo only these (finished runs are skipped).",
-                   err=True)
+        click.echo("Run the same command again to redo only these (finished runs are skipped); "
+                   "a run that diverged diverges again unless its settings change.", err=True)
         ctx.exit(1)
 
 

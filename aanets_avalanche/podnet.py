@@ -72,6 +72,7 @@ class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
         batch_augmentation: Callable[[Tensor], Tensor] | None = None,
         fused_branches: bool = False,
         compile_model: bool = False,
+        channels_last: bool = False,
     ) -> None:
         if not isinstance(model, ProxyIncrementalNet):
             raise TypeError("PODNetStrategy needs a ProxyIncrementalNet (backbone + local-similarity classifier)")
@@ -87,6 +88,7 @@ class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
         self.num_workers = num_workers
         self.use_amp = bool(use_amp) and torch.device(device).type == "cuda"
         self.fused_branches, self.compile_model = fused_branches, compile_model
+        self.channels_last = bool(channels_last)
 
         self.memory = HerdingMemoryPlugin(memory_per_class, memory_total, batch_size=eval_mb_size,
                                           num_workers=num_workers)

@@ -66,6 +66,11 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
     and its iteration cap; the NME "flip" reversing colour channels (``nme_flip`` overrides:
     "horizontal", "channels" or "none"). See docs/reproduce-paper.md.
 
+    Speed switches, none of which changes the algorithm: ``num_workers`` (DataLoader workers),
+    ``use_amp`` (bf16 autocast, CUDA only), ``compile_model`` (torch.compile),
+    ``channels_last`` (NHWC convolutions, faster with oneDNN on the CPU), ``fused_branches``
+    (both branches of a level as one grouped network); see docs/speed.md.
+
     Experiences must carry contiguous labels in arrival order (label k = k-th class seen), as
     nc_benchmark gives with ``class_ids_from_zero_from_first_exp=True``.
     """
@@ -109,6 +114,7 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
         batch_augmentation: Callable[[Tensor], Tensor] | None = None,
         fused_branches: bool = False,
         compile_model: bool = False,
+        channels_last: bool = False,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
@@ -155,6 +161,7 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
         self.use_amp = bool(use_amp) and torch.device(device).type == "cuda"
         self.fused_branches = fused_branches
         self.compile_model = compile_model
+        self.channels_last = bool(channels_last)
 
         self.memory = HerdingMemoryPlugin(
             memory_per_class, memory_total, batch_size=eval_mb_size, num_workers=num_workers,

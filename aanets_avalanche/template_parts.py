@@ -1,12 +1,12 @@
 """What AANetsStrategy and PODNetStrategy share as Avalanche SupervisedTemplates: growing the
 network at a new experience (two branches from the first incremental one, new classes imprinted
 from current features), a per-experience lr scheduler stepped at the end of every epoch,
-DataLoader workers, bf16 autocast on CUDA and torch.compile (the speed switches, which the
-harness sets through ``set_speed_options``).
+DataLoader workers, bf16 autocast on CUDA, torch.compile and the channels-last memory format
+(the speed switches, which the harness sets through ``set_speed_options``).
 
 A class using it lists this mixin before SupervisedTemplate, sets ``branch_mode``,
-``num_workers``, ``use_amp`` and ``lr_scheduler`` (or None), may set ``fused_branches`` and
-``compile_model``, has a model with ``.backbone`` and ``.classifier`` (``num_classes``,
+``num_workers``, ``use_amp`` and ``lr_scheduler`` (or None), may set ``fused_branches``,
+``compile_model`` and ``channels_last``, has a model with ``.backbone`` and ``.classifier`` (``num_classes``,
 ``add_classes(n, init)``) and implements ``imprinted_weights``. Plugins that load data
 themselves (``memory``, ``aggregation``, ``finetuning``, where present) follow its workers.
 """
@@ -28,12 +28,19 @@ class ClassIncrementalParts:
 
     fused_branches = False  # the two branches of a level as one grouped convolution
     compile_model = False   # torch.compile the forward pass
+    channels_last = False   # convolution tensors in NHWC: oneDNN's fast layout on the CPU
 
     def model_adaptation(self, model: nn.Module | None = None) -> nn.Module:
         """At a new training experience: build the two-branch network (first incremental
         experience, unless branch_mode is "single"), then add the new classes: the classifier's
         own initialisation in the first experience, ``imprinted_weights`` afterwards."""
         model = self.model if model is None else model
+        model = self._grow(model)
+        if self.channels_last:  # every 4-d weight, new branches and classes included
+            model.to(memory_format=torch.channels_last)
+        return model
+
+    def _grow(self, model: nn.Module) -> nn.Module:
         if not self.is_training:
             return model.to(self.device)
         classifier = model.classifier
@@ -98,9 +105,11 @@ class ClassIncrementalParts:
         super().make_eval_dataloader(num_workers=workers, **kwargs)
 
     def set_speed_options(self, *, num_workers: int | None = None, use_amp: bool | None = None,
-                          compile_model: bool | None = None) -> None:
-        """Change the loader workers, bf16 autocast (CUDA only) or torch.compile after
-        construction (the harness applies its command-line switches this way)."""
+                          compile_model: bool | None = None,
+                          channels_last: bool | None = None) -> None:
+        """Change the loader workers, bf16 autocast (CUDA only), torch.compile or the
+        channels-last layout after construction (the harness applies its command-line switches
+        this way)."""
         helpers = [getattr(self, name, None) for name in ("memory", "aggregation", "finetuning")]
         helpers = [h for h in helpers if h is not None]
         if num_workers is not None:
@@ -115,6 +124,10 @@ class ClassIncrementalParts:
                     helper.use_amp = self.use_amp
         if compile_model is not None:
             self.compile_model = compile_model
+        if channels_last is not None:
+            self.channels_last = bool(channels_last)
+            if self.channels_last:
+                self.model.to(memory_format=torch.channels_last)
 
     # -- mixed precision (bf16 autocast, CUDA only: no loss scaling needed) and torch.compile ---
     def _autocast(self):

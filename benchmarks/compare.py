@@ -95,6 +95,8 @@ def canonical_command(*, benchmark: str, phases: int, methods: Sequence[str], se
             args += ["--num-workers", str(speed.num_workers)]
         args += ["--amp"] if speed.amp else []
         args += ["--compile"] if speed.compile else []
+        if speed.channels_last is not None:
+            args += ["--channels-last" if speed.channels_last else "--no-channels-last"]
     return shlex.join(args)
 
 
@@ -122,7 +124,7 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 base_classes: int | None = None, class_order_seed: int = 1993,
                 sets: Sequence[str] = (), skip_bad_images: bool = False,
                 amp: bool = False, num_workers: int | None = None, compile: bool = False,
-                echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
+                channels_last: bool | None = None, echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None,
                 log: Sequence[str] = (), executor: Executor | None = None) -> CompareResult:
     """Train every missing (method, seed) run with ``executor`` (default: in this process),
@@ -144,7 +146,8 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     sets = tuple(sets)
     probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)  # well-formed, typed
-    speed = SpeedOptions(amp=amp, num_workers=num_workers, compile=compile)
+    speed = SpeedOptions(amp=amp, num_workers=num_workers, compile=compile,
+                         channels_last=channels_last)
     stream_kw = stream_settings(probe, name=benchmark, phases=phases, base_classes=base_classes,
                                 class_order_seed=class_order_seed, data_root=data_root,
                                 skip_bad_images=skip_bad_images)

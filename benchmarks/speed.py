@@ -9,7 +9,9 @@
     normalisation), model excluded, on one CPU thread (or the GPU);
 (b) level-1 and whole-epoch (level 1 + level 2) images/s of an incremental phase for
     single-branch LUCIR, AANets with the plain two-branch forward and AANets with the fused one,
-    all on the batched path, each in its own process;
+    all on the batched path, in the harness's default memory layout for the device (NHWC =
+    channels-last on the CPU, NCHW on CUDA), plus LUCIR and plain AANets in the other layout;
+    each in its own process;
 (c) their ratios; (d) the peak memory of each process.
 
 A benchmark that prints figures, not a test. Synthetic CIFAR-shaped uint8 images (the numbers
@@ -35,6 +37,7 @@ VARIANTS = {  # label -> (branch_mode, fused_branches)
     "AANets, plain two-branch": ("aanets", False),
     "AANets, fused two-branch": ("aanets", True),
 }
+OTHER_LAYOUT = ("LUCIR (single branch)", "AANets, plain two-branch")  # also timed in the other one
 
 
 def _sync(device: torch.device) -> None:
@@ -126,7 +129,7 @@ def _cifar_shaped(per_class: int, classes: int, seed: int):
 
 
 def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: int, epochs: int,
-            batch: int, device: str, amp: bool) -> dict[str, float]:
+            batch: int, device: str, amp: bool, channels_last: bool) -> dict[str, float]:
     """Train phase 0 (1 epoch, untimed), then time ``epochs`` epochs of phase 1."""
     from avalanche.benchmarks import nc_benchmark
 
@@ -145,6 +148,7 @@ def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: in
         flavour="lucir", branch_mode=branch_mode, fused_branches=fused, train_epochs=1,
         train_mb_size=batch, memory_per_class=20, device=device, evaluator=None, use_amp=amp,
         fusion_lr=1e-8, batch_augmentation=BatchAugmentation(padding=4, flip=True),
+        channels_last=channels_last,
     )
     strategy.train(bench.train_stream[0])
     strategy.train_epochs = epochs
@@ -162,9 +166,10 @@ def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: in
     }
 
 
-def _measure_in_child(label: str, options: dict, amp: bool) -> dict[str, float]:
+def _measure_in_child(label: str, options: dict, amp: bool, channels_last: bool) -> dict[str, float]:
     """One variant in a fresh process, so its peak memory is its own."""
-    args = [sys.executable, "-m", "benchmarks.speed", "--child", label, "--amp" if amp else "--no-amp"]
+    args = [sys.executable, "-m", "benchmarks.speed", "--child", label, "--amp" if amp else "--no-amp",
+            "--channels-last" if channels_last else "--no-channels-last"]
     for name, value in options.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
     out = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -184,19 +189,24 @@ def _measure_in_child(label: str, options: dict, amp: bool) -> dict[str, float]:
 @click.option("--batch", default=128, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--amp/--no-amp", default=False, help="bf16 autocast (CUDA only)")
+@click.option("--channels-last/--no-channels-last", "channels_last", default=None,
+              help="layout of the main rows [default: the harness's: NHWC on the CPU, NCHW on CUDA]")
 @click.option("--threads", type=int, default=0, help="torch CPU threads for (b) (0: torch's default)")
 @click.option("--augment-images", default=8192, show_default=True, help="images timed in (a)")
 @click.option("--child", default=None, hidden=True)
 def main(images_per_class: int, classes: int, epochs: int, batch: int, device: str, amp: bool,
-         threads: int, augment_images: int, child: str | None) -> None:
+         channels_last: bool | None, threads: int, augment_images: int, child: str | None) -> None:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if channels_last is None:
+        channels_last = device == "cpu"
     if threads:
         torch.set_num_threads(threads)
     shape = dict(images_per_class=images_per_class, classes=classes, epochs=epochs, batch=batch)
     if child is not None:
         branch_mode, fused = VARIANTS[child]
-        print(json.dumps(measure(branch_mode, fused, device=device, amp=amp, **shape)))
+        print(json.dumps(measure(branch_mode, fused, device=device, amp=amp,
+                                 channels_last=channels_last, **shape)))
         return
 
     print(f"device={device} amp={amp} torch={torch.__version__} "
@@ -210,25 +220,37 @@ def main(images_per_class: int, classes: int, epochs: int, batch: int, device: s
     print(f"    per-sample torchvision path: {slow:10.0f} img/s")
     print(f"    batched path:                {fast:10.0f} img/s   ({fast / slow:.1f}x)")
 
+    layout, other = ("NHWC", "NCHW") if channels_last else ("NCHW", "NHWC")
     print(f"\n(b) training, phase 1 of {classes} classes x {images_per_class} images "
           f"({classes - classes // 2} new classes + 20 exemplars/class), batch {batch}, "
           f"{epochs} timed epochs, batched input path, each variant in its own process:")
+    options = dict(device=device, threads=threads, **shape)
     rows = {}
-    for label in VARIANTS:
-        rows[label] = _measure_in_child(label, dict(device=device, threads=threads, **shape), amp)
-        r = rows[label]
+    runs = [(label, channels_last, f"{label}, {layout}") for label in VARIANTS]
+    runs += [(label, not channels_last, f"{label}, {other}") for label in OTHER_LAYOUT]
+    for label, nhwc, shown in runs:
+        rows[shown] = r = _measure_in_child(label, options, amp, nhwc)
         cuda = f", CUDA peak {r['cuda_peak_mib']:.0f} MiB" if r["cuda_peak_mib"] is not None else ""
-        print(f"    {label:26s} level 1 {r['level1']:8.1f} img/s   whole epoch {r['epoch']:8.1f} img/s"
+        print(f"    {shown:32s} level 1 {r['level1']:8.1f} img/s   whole epoch {r['epoch']:8.1f} img/s"
               f"   (d) peak RSS {r['peak_rss_mib']:.0f} MiB{cuda}")
-    single = rows["LUCIR (single branch)"]
-    print("\n(c) cost relative to single-branch LUCIR (time per image; lower is better):")
+    single = rows[f"LUCIR (single branch), {layout}"]
+    print(f"\n(c) cost relative to single-branch LUCIR in the same layout (time per image; lower "
+          "is better):")
     for label in list(VARIANTS)[1:]:
-        r = rows[label]
-        print(f"    {label:26s} level 1 {single['level1'] / r['level1']:.2f}x   "
+        r = rows[f"{label}, {layout}"]
+        print(f"    {label + ', ' + layout:32s} level 1 {single['level1'] / r['level1']:.2f}x   "
               f"whole epoch {single['epoch'] / r['epoch']:.2f}x")
-    plain, fused = rows["AANets, plain two-branch"], rows["AANets, fused two-branch"]
+    other_single = rows[f"LUCIR (single branch), {other}"]
+    other_plain = rows[f"AANets, plain two-branch, {other}"]
+    print(f"    {'AANets, plain two-branch, ' + other:32s} level 1 "
+          f"{other_single['level1'] / other_plain['level1']:.2f}x   "
+          f"whole epoch {other_single['epoch'] / other_plain['epoch']:.2f}x")
+    plain, fused = rows[f"AANets, plain two-branch, {layout}"], rows[f"AANets, fused two-branch, {layout}"]
     print(f"    fused vs plain two-branch speed-up: level 1 {fused['level1'] / plain['level1']:.2f}x, "
           f"whole epoch {fused['epoch'] / plain['epoch']:.2f}x")
+    print(f"    {layout} vs {other} speed-up, whole epoch: LUCIR "
+          f"{single['epoch'] / other_single['epoch']:.2f}x, AANets plain "
+          f"{plain['epoch'] / other_plain['epoch']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ PER_SAMPLE = SimpleNamespace(input_pipeline="per-sample", per_sample_random=True
 
 
 def test_workers_enter_the_key_only_when_the_loader_draws_random_numbers():
-    options = SpeedOptions(num_workers=2)
+    options = SpeedOptions(num_workers=2, channels_last=False)
     assert key_part(options, BATCHED, "cpu") == {"input_pipeline": "batched"}
-    assert key_part(SpeedOptions(num_workers=0), BATCHED, "cpu") == key_part(options, BATCHED, "cpu")
+    assert (key_part(SpeedOptions(num_workers=0, channels_last=False), BATCHED, "cpu")
+            == key_part(options, BATCHED, "cpu"))
     assert key_part(options, PER_SAMPLE, "cpu") == {"input_pipeline": "per-sample", "num_workers": 2}
     assert "num_workers" not in key_part(SpeedOptions(num_workers=0), PER_SAMPLE, "cpu")
 
@@ -26,6 +27,28 @@ def test_amp_enters_the_key_on_cuda_only_and_compile_always():
     assert "amp" not in key_part(SpeedOptions(amp=True), BATCHED, "cpu")
     assert key_part(SpeedOptions(amp=True), BATCHED, "cuda")["amp"] == "bf16"
     assert key_part(SpeedOptions(compile=True), BATCHED, "cpu")["compile"] is True
+
+
+def test_channels_last_is_on_for_the_cpu_by_default_and_in_the_key_when_on():
+    assert key_part(SpeedOptions(), BATCHED, "cpu")["channels_last"] is True
+    assert "channels_last" not in key_part(SpeedOptions(), BATCHED, "cuda")
+    assert key_part(SpeedOptions(channels_last=True), BATCHED, "cuda")["channels_last"] is True
+    assert "channels_last" not in key_part(SpeedOptions(channels_last=False), BATCHED, "cpu")
+
+
+@pytest.mark.parametrize("method", ["naive", "aanets-lucir"])
+def test_channels_last_reaches_baselines_and_our_strategies(method, smoke_digits):
+    import torch
+
+    from benchmarks.methods import get_method
+    from benchmarks.runtime import apply
+
+    cfg, bench = smoke_digits(5)
+    strategy = get_method(method).factory(cfg, bench, torch.device("cpu"), None)
+    applied = apply(strategy, SpeedOptions(), bench)
+    assert applied["channels_last"] is True
+    weights = [p for p in strategy.model.parameters() if p.dim() == 4]
+    assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
 
 
 def test_auto_workers_zero_for_in_memory_batches_else_bounded():
@@ -42,8 +65,9 @@ def test_canonical_command_spells_out_the_switches():
     command = canonical_command(benchmark="split-digits", phases=1, methods=["lucir"], seeds=[1],
                                 preset="smoke", epochs=None, data_root=None, out=Path("o"),
                                 device="cpu", base_classes=None, class_order_seed=1993,
-                                speed=SpeedOptions(amp=True, num_workers=2, compile=True))
-    assert command.endswith("--device cpu --num-workers 2 --amp --compile")
+                                speed=SpeedOptions(amp=True, num_workers=2, compile=True,
+                                                   channels_last=False))
+    assert command.endswith("--device cpu --num-workers 2 --amp --compile --no-channels-last")
 
 
 def test_cli_refuses_negative_workers_before_training(tmp_path):

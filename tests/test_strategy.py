@@ -185,3 +185,36 @@ def test_level2_plugin_is_handed_the_strategys_memory():
     with pytest.raises(TypeError):
         AggregationUpdatePlugin(fusion_lr=1e-3)  # no memory: nothing to balance with
     assert AggregationUpdatePlugin(memory=HerdingMemoryPlugin(5)).memory.memory_per_class == 5
+
+
+def test_channels_last_keeps_every_kernel_nhwc_and_computes_the_same_function(bench):
+    """The layout switch changes kernels, not the function: new branches and the old model are
+    NHWC too, and the trained two-branch network gives the NCHW copy's outputs and parameter
+    gradients up to float rounding. (Whole runs drift apart: SGD amplifies that rounding.)"""
+    import copy
+
+    strategy = make_strategy(channels_last=True, fusion_lr=0.05)
+    for exp in bench.train_stream[:2]:
+        strategy.train(exp)
+    model = strategy.model
+    tensors = [t for m in (model, strategy.distillation.old_model)
+               for t in [*m.parameters(), *m.buffers()] if t.dim() == 4 and min(t.shape[1], t.shape[-1]) > 1]
+    assert isinstance(model.backbone, AggregatedBackbone) and tensors
+    assert all(t.is_contiguous(memory_format=torch.channels_last) for t in tensors)
+
+    nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    assert not any(t.is_contiguous(memory_format=torch.channels_last)
+                   for t in nchw.parameters() if t.dim() == 4 and min(t.shape[1], t.shape[-1]) > 1)
+    x = torch.stack([bench.train_stream[1].dataset[i][0] for i in range(16)])
+    y = torch.tensor([bench.train_stream[1].dataset[i][1] for i in range(16)])
+    outputs = []
+    for net in (model, nchw):
+        net.train()
+        net.zero_grad()
+        out = net(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        outputs.append(out.detach())
+    assert (outputs[0] - outputs[1]).abs().max() < 1e-5 * outputs[1].abs().max()
+    for (name, a), b in zip(model.named_parameters(), nchw.parameters()):
+        if a.grad is not None:
+            assert (a.grad - b.grad).abs().max() <= 1e-4 * b.grad.abs().max() + 1e-8, name
