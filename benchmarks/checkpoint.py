@@ -349,15 +349,20 @@ def save_checkpoint(path: Path, strategy: Any, meta: dict[str, Any], extra: dict
 
 
 def load_checkpoint(path: Path, strategy: Any, *, shared: list[Any],
-                    transient: Iterable[Any] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
+                    transient: Iterable[Any] = (),
+                    adopt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Restore ``strategy`` (freshly built by the same factory) and the RNG states in place;
-    return (meta, extra) as saved. Raises CheckpointError (UnsafeCheckpoint when refused)."""
+    return (meta, extra) as saved. ``adopt`` maps the saved attributes first (a base phase
+    saved by another method of the group, base_phase.py). Raises CheckpointError
+    (UnsafeCheckpoint when refused)."""
     payload = _safe_load(path, shared=list(shared), transient=list(transient))
     _check_payload(payload)
     if payload.get("strategy_class") != type(strategy).__qualname__:
         raise CheckpointError(f"checkpoint is for {payload.get('strategy_class')}, "
                               f"not {type(strategy).__qualname__}")
-    vars(strategy).update(payload["strategy_state"])
+    state = payload["strategy_state"]
+    vars(strategy).update(state if adopt is None else adopt(state))
     set_rng_state(payload["rng"])
     return payload["meta"], payload["extra"]
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from .base_phase import remove_base_phases
 from .config import list_presets, load_config, stream_settings
 from .errors import UserError
 from .io import atomic_write_text
@@ -246,6 +247,8 @@ def _compare_locked(*, benchmark: str, phases: int, method_names: tuple[str, ...
                                       progress=progress_mode(quiet), echo=echo, say=say,
                                       warn=warn, after_phase=after_phase, log=log_kinds))
 
+    if not outcome.failed:  # every run done: no sibling needs a saved base phase any more
+        remove_base_phases(out_dir)
     if outcome.failed and not (out_dir / "runs").is_dir():
         report = ReportResult(out_dir, 0, None, None)  # every cell failed: nothing to tabulate
     else:

@@ -66,7 +66,8 @@ def remove_stale_temp_files_below(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     removed = remove_stale_temp_files(out_dir, ours=lambda name: bool(_OUR_FILES.match(name)))
     for folder in [*sorted((out_dir / "runs").glob("*/")),
-                   *sorted((out_dir / "checkpoints").glob("*/"))]:
+                   *sorted((out_dir / "checkpoints").glob("*/")),
+                   *sorted((out_dir / "checkpoints" / "_base").glob("*/"))]:  # base_phase.py
         removed += remove_stale_temp_files(folder, ours=lambda n: bool(_OUR_RUN_FILES.match(n)))
     return removed
 

@@ -32,6 +32,7 @@ from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remo
 from .config import RunConfig
 from .errors import UserError
 from .methods import get_method, memory_plan
+from .base_phase import adopt_base_phase, save_base_phase
 from .progress import EpochProgress, RunDiverged, phase_line
 from .outdir import set_aside, settings_difference, thread_count_error
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
@@ -248,6 +249,11 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             check_resumable(meta, spec, ckpt)
             done = extra["done"]
             done["resumed_at"].append(done["phase"] + 1)
+    if done["phase"] < 0 and info.base_phase is not None:  # phase 0 trained by a sibling method
+        adopted = adopt_base_phase(out_dir, spec, strategy, shared=shared, transient=transient,
+                                   cpu_threads=cpu_threads(), notify=notify)
+        if adopted is not None:
+            done = adopted
 
     train_stream = bench.benchmark.train_stream
     test_stream = bench.benchmark.test_stream
@@ -287,6 +293,13 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
                     checkpointing = False
                     notify(f"warning: cannot checkpoint {spec.method} ({exc}); this run will "
                            "restart from phase 0 if interrupted")
+            if checkpointing and i == 0 and info.base_phase is not None:
+                try:
+                    save_base_phase(out_dir, spec, strategy, done, shared=shared,
+                                    transient=transient, cpu_threads=cpu_threads())
+                except CheckpointError as exc:
+                    notify(f"warning: cannot keep the base phase of {spec.method} for its "
+                           f"group ({exc}); the others train their own")
             if phase_bar is not None:
                 phase_bar.update(1)
             if mode == "lines":
@@ -361,6 +374,7 @@ def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: st
         "nme_last_accuracy": nme[-1] if has_nme else None,
         "aggregation_weights": weights if any(w is not None for w in weights) else None,
         "phase_times_s": done["phase_times"],
+        "base_phase_from": done.get("base_phase_from"),  # phase 0 adopted from that method
         "wall_time_s": sum(done["phase_times"]),
         "resumed_at_phase": done["resumed_at"],
         "peak_rss_mb": peak_rss_mb(),

@@ -59,7 +59,8 @@ def test_resume_gives_the_same_numbers(method, cfg, bench, tmp_path):
     assert phases_run == [3, 4, 5]  # only the phases after the checkpoint were trained
     assert resumed["resumed_at_phase"] == [3]
     assert numbers(resumed) == numbers(straight)
-    assert not ckpt.exists() and not (out / "checkpoints").exists()  # cleaned up
+    assert not ckpt.exists() and not ckpt.parent.exists()  # cleaned up (a base phase kept for
+    # sibling methods, base_phase.py, stays until the comparison ends)
     assert load_record(record_path(out, method, s.seed)) == resumed
 
 

@@ -54,6 +54,9 @@ AANETS_VARIANTS = {
     "aanets-icarl-dualfree": ("ablation: iCaRL with two plastic branches, fixed 0.5 mix "
                               "(w/o AANets, dual branch)", "icarl", "dual-free"),
 }
+# Every branch mode of a flavour trains the same single network in phase 0 (the two branches
+# start at phase 1), so they share one base phase: AANetsStrategy.adopt_base_state.
 for _name, (_description, _flavour, _branch_mode) in AANETS_VARIANTS.items():
-    register(_name, _description, nme=True, memory="per_class", family="aanets")(
+    register(_name, _description, nme=True, memory="per_class", family="aanets",
+             base_phase=f"{_flavour}-base")(
         functools.partial(_aanets, flavour=_flavour, branch_mode=_branch_mode))

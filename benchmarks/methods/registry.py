@@ -32,6 +32,10 @@ class MethodInfo:
     # Avalanche baselines: ContinualAI/continual-learning-baselines, class-incremental CIFAR);
     # shown by `list` and under every table that has the method. Empty: no difference to state.
     reference: str = ""
+    # methods with the same base_phase (and the same settings and seed) train the same network
+    # the same way in phase 0, so a comparison trains it once and the others adopt it
+    # (base_phase.py); None: this method's phase 0 is its own
+    base_phase: str | None = None
 
 
 METHODS: dict[str, MethodInfo] = {}
@@ -42,12 +46,14 @@ DEFAULT_METHODS: tuple[str, ...] = (
 
 
 def register(name: str, description: str, *, nme: bool = False, memory: str = "none",
-             family: str = "avalanche", reference: str = "") -> Callable[[Factory], Factory]:
+             family: str = "avalanche", reference: str = "",
+             base_phase: str | None = None) -> Callable[[Factory], Factory]:
     """Decorator: add a factory to the registry under ``name``."""
     def wrap(factory: Factory) -> Factory:
         if name in METHODS:
             raise ValueError(f"method {name!r} registered twice")
-        METHODS[name] = MethodInfo(name, description, factory, nme, memory, family, reference)
+        METHODS[name] = MethodInfo(name, description, factory, nme, memory, family, reference,
+                                   base_phase)
         return factory
     return wrap
 

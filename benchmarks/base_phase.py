@@ -1,0 +1,99 @@
+"""One base phase for the methods that train the same network in it.
+
+LUCIR, AANets-LUCIR and the dual-branch ablation (and likewise the iCaRL flavour) train the same
+single network with the same loss in phase 0: the two branches appear in phase 1. With the same
+settings and seed their phase-0 states are identical, so the first of them to finish phase 0
+saves that state here and the others adopt it (``AANetsStrategy.adopt_base_state``) instead of
+training it again; their numbers are the same as without sharing (tests/test_base_phase.py).
+The reference code reuses its phase-0 model the same way. On a paper-scale run phase 0 is the
+largest phase (CIFAR-100 B50: half the classes at 160 epochs).
+
+The saved state is an ordinary safe checkpoint (checkpoint.py) under
+``<out>/checkpoints/_base/<group>/seed<k>.pt``, keyed by the run settings with the method name
+replaced by its group, and by the CPU thread count. A record made from an adopted base phase
+names the method that trained it (``base_phase_from``) and keeps that phase's time, so time per
+run stays comparable. A comparison that ends with every run done deletes these files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
+from .methods import get_method
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import RunSpec
+
+BASE_DIR = "_base"
+
+
+def base_group(method: str) -> str | None:
+    return get_method(method).base_phase
+
+
+def base_settings(spec: "RunSpec") -> dict[str, Any]:
+    settings = spec.settings()
+    settings["method"] = f"base phase of {base_group(spec.method)}"
+    return settings
+
+
+def base_key(spec: "RunSpec") -> str:
+    text = json.dumps(base_settings(spec), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def base_path(out_dir: Path, spec: "RunSpec") -> Path:
+    return Path(out_dir) / "checkpoints" / BASE_DIR / str(base_group(spec.method)) / f"seed{spec.seed}.pt"
+
+
+def save_base_phase(out_dir: Path, spec: "RunSpec", strategy: Any, done: dict[str, Any], *,
+                    shared: list[Any], transient: list[Any], cpu_threads: int) -> None:
+    """Keep the state right after phase 0 for the rest of the group (first writer wins)."""
+    path = base_path(out_dir, spec)
+    if base_group(spec.method) is None or path.exists():
+        return
+    meta = {"base_key": base_key(spec), "settings": base_settings(spec), "method": spec.method,
+            "seed": spec.seed, "cpu_threads": cpu_threads}
+    save_checkpoint(path, strategy, meta, {"done": done}, shared=shared, transient=transient)
+
+
+def adopt_base_phase(out_dir: Path, spec: "RunSpec", strategy: Any, *, shared: list[Any],
+                     transient: list[Any], cpu_threads: int,
+                     notify: Callable[[str], None]) -> dict[str, Any] | None:
+    """Load the group's saved phase 0 into ``strategy`` and return the run's results so far,
+    or None (nothing saved, other settings, or an unusable file: phase 0 is trained)."""
+    path = base_path(out_dir, spec)
+    adopt = getattr(strategy, "adopt_base_state", None)
+    if base_group(spec.method) is None or not callable(adopt) or not path.is_file():
+        return None
+    try:
+        meta = read_checkpoint_meta(path)
+        if meta.get("base_key") != base_key(spec) or meta.get("cpu_threads") != cpu_threads:
+            return None
+        meta, extra = load_checkpoint(path, strategy, shared=shared, transient=transient,
+                                      adopt=adopt)
+    except (CheckpointError, ValueError) as exc:
+        notify(f"warning: base phase {path} is unusable ({exc}); {spec.method} trains its own")
+        return None
+    done = extra["done"]
+    done["base_phase_from"] = meta["method"]
+    return done
+
+
+def remove_base_phases(out_dir: Path) -> None:
+    """Delete the saved base phases (and the checkpoints folder when it is left empty)."""
+    folder = Path(out_dir) / "checkpoints"
+    shutil.rmtree(folder / BASE_DIR, ignore_errors=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+__all__ = ["adopt_base_phase", "base_group", "base_key", "base_path", "remove_base_phases",
+           "save_base_phase"]
