@@ -62,6 +62,7 @@ ALLOWED_GLOBALS: tuple[str, ...] = (
     "torch.nn.modules.container.ModuleList", "torch.nn.modules.container.ParameterList",
     "torch.nn.modules.container.Sequential", "torch.nn.modules.conv.Conv2d",
     "torch.nn.modules.flatten.Flatten", "torch.nn.modules.linear.Linear",
+    "torch.nn.modules.linear.Identity",
     "torch.nn.modules.loss.BCELoss", "torch.nn.modules.loss.CrossEntropyLoss",
     "torch.nn.modules.pooling.AdaptiveAvgPool2d", "torch.nn.modules.pooling.MaxPool2d",
     "torch.optim.sgd.SGD",
