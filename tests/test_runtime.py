@@ -79,3 +79,18 @@ def test_cli_refuses_negative_workers_before_training(tmp_path):
     assert result.exit_code == 2
     assert "Error: --num-workers must be 0 or more (got -1)" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_compare_trains_with_two_loader_workers_on_the_cpu(tmp_path):
+    """Workers for level 1, evaluation, herding, imprinting and the level-2 pass."""
+    from benchmarks.records import load_record
+    from cli import cli
+
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["compare", "--benchmark", "split-digits", "--phases", "1",
+                                      "--preset", "smoke", "--methods", "aanets-lucir",
+                                      "--seeds", "1", "--num-workers", "2", "--quiet",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    record = load_record(out / "runs/aanets-lucir/seed1.json")
+    assert record["execution"]["num_workers"] == 2 and record["execution"]["channels_last"] is True
