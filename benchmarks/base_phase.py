@@ -21,13 +21,10 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from .methods import get_method
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .runner import RunSpec
 
 BASE_DIR = "_base"
 
@@ -36,49 +33,51 @@ def base_group(method: str) -> str | None:
     return get_method(method).base_phase
 
 
-def base_settings(spec: "RunSpec") -> dict[str, Any]:
-    settings = spec.settings()
-    settings["method"] = f"base phase of {base_group(spec.method)}"
-    return settings
+def base_settings(run_settings: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings (RunSpec.settings()) with the method named by its group."""
+    return {**run_settings, "method": f"base phase of {base_group(run_settings['method'])}"}
 
 
-def base_key(spec: "RunSpec") -> str:
-    text = json.dumps(base_settings(spec), sort_keys=True)
+def base_key(run_settings: dict[str, Any]) -> str:
+    text = json.dumps(base_settings(run_settings), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def base_path(out_dir: Path, spec: "RunSpec") -> Path:
-    return Path(out_dir) / "checkpoints" / BASE_DIR / str(base_group(spec.method)) / f"seed{spec.seed}.pt"
+def base_path(out_dir: Path, method: str, seed: int) -> Path:
+    return Path(out_dir) / "checkpoints" / BASE_DIR / str(base_group(method)) / f"seed{seed}.pt"
 
 
-def save_base_phase(out_dir: Path, spec: "RunSpec", strategy: Any, done: dict[str, Any], *,
-                    shared: list[Any], transient: list[Any], cpu_threads: int) -> None:
+def save_base_phase(out_dir: Path, run_settings: dict[str, Any], strategy: Any,
+                    done: dict[str, Any], *, shared: list[Any], transient: list[Any],
+                    cpu_threads: int) -> None:
     """Keep the state right after phase 0 for the rest of the group (first writer wins)."""
-    path = base_path(out_dir, spec)
-    if base_group(spec.method) is None or path.exists():
+    method, seed = run_settings["method"], run_settings["seed"]
+    path = base_path(out_dir, method, seed)
+    if base_group(method) is None or path.exists():
         return
-    meta = {"base_key": base_key(spec), "settings": base_settings(spec), "method": spec.method,
-            "seed": spec.seed, "cpu_threads": cpu_threads}
+    meta = {"base_key": base_key(run_settings), "settings": base_settings(run_settings),
+            "method": method, "seed": seed, "cpu_threads": cpu_threads}
     save_checkpoint(path, strategy, meta, {"done": done}, shared=shared, transient=transient)
 
 
-def adopt_base_phase(out_dir: Path, spec: "RunSpec", strategy: Any, *, shared: list[Any],
-                     transient: list[Any], cpu_threads: int,
+def adopt_base_phase(out_dir: Path, run_settings: dict[str, Any], strategy: Any, *,
+                     shared: list[Any], transient: list[Any], cpu_threads: int,
                      notify: Callable[[str], None]) -> dict[str, Any] | None:
     """Load the group's saved phase 0 into ``strategy`` and return the run's results so far,
     or None (nothing saved, other settings, or an unusable file: phase 0 is trained)."""
-    path = base_path(out_dir, spec)
+    method = run_settings["method"]
+    path = base_path(out_dir, method, run_settings["seed"])
     adopt = getattr(strategy, "adopt_base_state", None)
-    if base_group(spec.method) is None or not callable(adopt) or not path.is_file():
+    if base_group(method) is None or not callable(adopt) or not path.is_file():
         return None
     try:
         meta = read_checkpoint_meta(path)
-        if meta.get("base_key") != base_key(spec) or meta.get("cpu_threads") != cpu_threads:
+        if meta.get("base_key") != base_key(run_settings) or meta.get("cpu_threads") != cpu_threads:
             return None
         meta, extra = load_checkpoint(path, strategy, shared=shared, transient=transient,
                                       adopt=adopt)
     except (CheckpointError, ValueError) as exc:
-        notify(f"warning: base phase {path} is unusable ({exc}); {spec.method} trains its own")
+        notify(f"warning: base phase {path} is unusable ({exc}); {method} trains its own")
         return None
     done = extra["done"]
     done["base_phase_from"] = meta["method"]

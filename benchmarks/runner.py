@@ -250,8 +250,8 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             done = extra["done"]
             done["resumed_at"].append(done["phase"] + 1)
     if done["phase"] < 0 and info.base_phase is not None:  # phase 0 trained by a sibling method
-        adopted = adopt_base_phase(out_dir, spec, strategy, shared=shared, transient=transient,
-                                   cpu_threads=cpu_threads(), notify=notify)
+        adopted = adopt_base_phase(out_dir, spec.settings(), strategy, shared=shared,
+                                   transient=transient, cpu_threads=cpu_threads(), notify=notify)
         if adopted is not None:
             done = adopted
 
@@ -295,7 +295,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
                            "restart from phase 0 if interrupted")
             if checkpointing and i == 0 and info.base_phase is not None:
                 try:
-                    save_base_phase(out_dir, spec, strategy, done, shared=shared,
+                    save_base_phase(out_dir, spec.settings(), strategy, done, shared=shared,
                                     transient=transient, cpu_threads=cpu_threads())
                 except CheckpointError as exc:
                     notify(f"warning: cannot keep the base phase of {spec.method} for its "

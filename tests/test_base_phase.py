@@ -24,7 +24,7 @@ def test_adopted_base_phase_gives_the_numbers_of_an_own_one(writer, reader, smok
     cfg, bench = smoke_digits(PHASES)
     alone = run_one(spec_for(cfg, reader), bench, tmp_path / "alone", progress=False)
     first = run_one(spec_for(cfg, writer), bench, tmp_path / "shared", progress=False)
-    assert base_path(tmp_path / "shared", spec_for(cfg, reader)).is_file()
+    assert base_path(tmp_path / "shared", reader, 3).is_file()
     adopted = run_one(spec_for(cfg, reader), bench, tmp_path / "shared", progress=False)
     assert numbers(adopted) == numbers(alone)
     assert adopted["base_phase_from"] == writer and alone["base_phase_from"] is None
