@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from avalanche.core import BasePlugin
@@ -195,37 +195,6 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
         )
         self.optimized_param_id = {}  # we build the optimizer ourselves in make_optimizer
         self.lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-
-    # -- sharing the base phase --------------------------------------------------------------
-    def adopt_base_state(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Make another AANetsStrategy's attributes at the end of its base phase (phase 0)
-        this strategy's, whatever that one's branch mode.
-
-        Until phase 1 every branch mode trains the same single network with the same loss, so
-        LUCIR, AANets and the dual-branch ablation of one flavour, built with the same settings
-        and seed, reach the same state after phase 0 (the reference code also reuses one
-        phase-0 model). The learned state is kept (network, exemplars, clock, lr scheduler);
-        the branch mode and the level-2 plugin are this strategy's. ``state`` is a dict of
-        attributes, e.g. from a checkpoint; the result can update ``vars(self)``.
-        """
-        if state.get("flavour") != self.flavour:
-            raise ValueError(f"a base phase of flavour {state.get('flavour')!r} cannot be adopted "
-                             f"by a {self.flavour!r} strategy")
-        clock, model = state.get("clock"), state.get("model")
-        if clock is None or clock.train_exp_counter != 1 or model is None:
-            raise ValueError("only the state right after the base phase (one experience "
-                             "trained) can be shared between branch modes")
-        if isinstance(getattr(model, "backbone", None), AggregatedBackbone):
-            raise ValueError("the state already holds a two-branch network: not a base phase")
-        adopted = dict(state)
-        adopted["branch_mode"] = self.branch_mode
-        plugins = [p for p in state["plugins"] if not isinstance(p, AggregationUpdatePlugin)]
-        if self.aggregation is not None:
-            self.aggregation.memory = state["memory"]  # the adopted exemplars
-            plugins.insert(plugins.index(state["distillation"]) + 1, self.aggregation)
-        adopted["aggregation"] = self.aggregation
-        adopted["plugins"] = plugins
-        return adopted
 
     # -- model growth ------------------------------------------------------------------------
     def imprinted_weights(self, class_features: list[Tensor], new_classes: list[int]) -> Tensor:

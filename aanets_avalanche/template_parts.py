@@ -14,6 +14,7 @@ themselves (``memory``, ``aggregation``, ``finetuning``, where present) follow i
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 from .compiled import compiled_forward
 from .features import extract_features
 from .models import AggregatedBackbone
+from .plugins.aggregation import AggregationUpdatePlugin
 
 
 class ClassIncrementalParts:
@@ -62,6 +64,39 @@ class ClassIncrementalParts:
         weights = self.imprinted_weights([feats[labels == c] for c in new_classes], new_classes)
         classifier.add_classes(len(new_classes), weights.to(self.device))
         return model
+
+    # -- sharing the base phase --------------------------------------------------------------
+    def adopt_base_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Make another strategy's attributes at the end of its base phase (phase 0) this
+        strategy's, whatever that one's branch mode (same class, flavour and settings).
+
+        Until phase 1 every branch mode trains the same single network with the same loss, so
+        LUCIR, AANets and the dual-branch ablation of one flavour (PODNet and POD + AANets
+        likewise), built with the same settings and seed, reach the same state after phase 0
+        (the reference code also reuses one phase-0 model). The learned state is kept (network, exemplars, clock, lr scheduler);
+        the branch mode and the level-2 plugin are this strategy's. ``state`` is a dict of
+        attributes, e.g. from a checkpoint; the result can update ``vars(self)``.
+        """
+        flavour = getattr(self, "flavour", None)
+        if state.get("flavour") != flavour:
+            raise ValueError(f"a base phase of flavour {state.get('flavour')!r} cannot be adopted "
+                             f"by a {flavour!r} strategy")
+        clock, model = state.get("clock"), state.get("model")
+        if clock is None or clock.train_exp_counter != 1 or model is None:
+            raise ValueError("only the state right after the base phase (one experience "
+                             "trained) can be shared between branch modes")
+        if isinstance(getattr(model, "backbone", None), AggregatedBackbone):
+            raise ValueError("the state already holds a two-branch network: not a base phase")
+        adopted = dict(state)
+        adopted["branch_mode"] = self.branch_mode
+        plugins = [p for p in state["plugins"] if not isinstance(p, AggregationUpdatePlugin)]
+        aggregation = getattr(self, "aggregation", None)
+        if aggregation is not None:  # built right after the distillation plugin
+            aggregation.memory = state["memory"]  # the adopted exemplars
+            plugins.insert(plugins.index(state["distillation"]) + 1, aggregation)
+        adopted["aggregation"] = aggregation
+        adopted["plugins"] = plugins
+        return adopted
 
     @abstractmethod
     def imprinted_weights(self, class_features: list[Tensor], new_classes: list[int]) -> Tensor:

@@ -1,9 +1,10 @@
 """One base phase for the methods that train the same network in it.
 
-LUCIR, AANets-LUCIR and the dual-branch ablation (and likewise the iCaRL flavour) train the same
-single network with the same loss in phase 0: the two branches appear in phase 1. With the same
+LUCIR, AANets-LUCIR and the dual-branch ablation (likewise the iCaRL flavour, and PODNet with
+POD + AANets) train the same single network with the same loss in phase 0: the two branches
+appear in phase 1. With the same
 settings and seed their phase-0 states are identical, so the first of them to finish phase 0
-saves that state here and the others adopt it (``AANetsStrategy.adopt_base_state``) instead of
+saves that state here and the others adopt it (the strategies' ``adopt_base_state``) instead of
 training it again; their numbers are the same as without sharing (tests/test_base_phase.py).
 The reference code reuses its phase-0 model the same way. On a paper-scale run phase 0 is the
 largest phase (CIFAR-100 B50: half the classes at 160 epochs).

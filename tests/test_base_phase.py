@@ -19,7 +19,8 @@ def spec_for(cfg, method: str, seed: int = 3) -> RunSpec:
 
 @pytest.mark.parametrize("writer, reader", [("aanets-lucir", "lucir"),
                                             ("lucir", "aanets-lucir"),
-                                            ("icarl", "aanets-icarl-dualfree")])
+                                            ("icarl", "aanets-icarl-dualfree"),
+                                            ("aanets-podnet", "podnet")])
 def test_adopted_base_phase_gives_the_numbers_of_an_own_one(writer, reader, smoke_digits, tmp_path):
     cfg, bench = smoke_digits(PHASES)
     alone = run_one(spec_for(cfg, reader), bench, tmp_path / "alone", progress=False)

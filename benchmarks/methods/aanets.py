@@ -55,7 +55,7 @@ AANETS_VARIANTS = {
                               "(w/o AANets, dual branch)", "icarl", "dual-free"),
 }
 # Every branch mode of a flavour trains the same single network in phase 0 (the two branches
-# start at phase 1), so they share one base phase: AANetsStrategy.adopt_base_state.
+# start at phase 1), so they share one base phase (the strategies' adopt_base_state).
 for _name, (_description, _flavour, _branch_mode) in AANETS_VARIANTS.items():
     register(_name, _description, nme=True, memory="per_class", family="aanets",
              base_phase=f"{_flavour}-base")(

@@ -70,6 +70,8 @@ _PODNET_VARIANTS = {
     "aanets-podnet": ("PODNet on the AANets aggregated network (stable+plastic, a_k fixed 0.5 as "
                       "released; learned with methods.podnet.aanets_fusion_lr > 0)", "aanets"),
 }
+# both train the same single network in phase 0: one base phase (adopt_base_state)
 for _name, (_description, _branch_mode) in _PODNET_VARIANTS.items():
-    register(_name, _description, nme=True, memory="per_class", family="aanets")(
+    register(_name, _description, nme=True, memory="per_class", family="aanets",
+             base_phase="podnet-base")(
         functools.partial(_podnet, branch_mode=_branch_mode))
