@@ -73,8 +73,9 @@ class ClassIncrementalParts:
         Until phase 1 every branch mode trains the same single network with the same loss, so
         LUCIR, AANets and the dual-branch ablation of one flavour (PODNet and POD + AANets
         likewise), built with the same settings and seed, reach the same state after phase 0
-        (the reference code also reuses one phase-0 model). The learned state is kept (network, exemplars, clock, lr scheduler);
-        the branch mode and the level-2 plugin are this strategy's. ``state`` is a dict of
+        (the reference code also reuses one phase-0 model). The learned state is kept
+        (network, exemplars, clock, lr scheduler); the branch mode and the level-2 plugin are
+        this strategy's. ``state`` is a dict of
         attributes, e.g. from a checkpoint; the result can update ``vars(self)``.
         """
         flavour = getattr(self, "flavour", None)

@@ -125,7 +125,8 @@ def run_compare(*, benchmark: str, phases: int, methods: str | Sequence[str] | N
                 base_classes: int | None = None, class_order_seed: int = 1993,
                 sets: Sequence[str] = (), skip_bad_images: bool = False,
                 amp: bool = False, num_workers: int | None = None, compile: bool = False,
-                channels_last: bool | None = None, echo: Callable[[str], None] = print, warn: Callable[[str], None] | None = None,
+                channels_last: bool | None = None, echo: Callable[[str], None] = print,
+                warn: Callable[[str], None] | None = None,
                 after_phase: Callable[[Any, int], None] | None = None,
                 log: Sequence[str] = (), executor: Executor | None = None) -> CompareResult:
     """Train every missing (method, seed) run with ``executor`` (default: in this process),

@@ -7,3 +7,7 @@ and keeps its traceback.
 
 class UserError(Exception):
     """A mistake the user can fix; the message is one line and says how."""
+
+
+class RunDiverged(UserError):
+    """The training loss became NaN or infinite: the run's later numbers would mean nothing."""

@@ -15,13 +15,9 @@ from typing import Any
 from avalanche.core import SupervisedPlugin
 from tqdm.auto import tqdm
 
-from benchmarks.errors import UserError
+from .errors import RunDiverged
 
 MODES = ("bars", "lines", "off")
-
-
-class RunDiverged(UserError):
-    """The training loss became NaN or infinite: the run's later numbers would mean nothing."""
 
 
 def progress_mode(quiet: bool, stream: Any = None) -> str:
@@ -101,4 +97,4 @@ def phase_line(method: str, seed: int, phase: int, phases: int, seconds: float,
             f"accuracy {100 * accuracy:.2f}%, last epoch loss {loss}, lr {lr}")
 
 
-__all__ = ["EpochProgress", "MODES", "RunDiverged", "phase_line", "progress_mode"]
+__all__ = ["EpochProgress", "MODES", "phase_line", "progress_mode"]

@@ -30,10 +30,10 @@ from tqdm.auto import tqdm
 from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remove_checkpoint,
                          save_checkpoint, shared_objects)
 from .config import RunConfig
-from .errors import UserError
+from .errors import RunDiverged, UserError
 from .methods import get_method, memory_plan
 from .base_phase import adopt_base_phase, save_base_phase
-from .progress import EpochProgress, RunDiverged, phase_line
+from .progress import EpochProgress, phase_line
 from .outdir import set_aside, settings_difference, thread_count_error
 from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
 from .runtime import SpeedOptions

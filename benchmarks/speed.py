@@ -234,7 +234,7 @@ def main(images_per_class: int, classes: int, epochs: int, batch: int, device: s
         print(f"    {shown:32s} level 1 {r['level1']:8.1f} img/s   whole epoch {r['epoch']:8.1f} img/s"
               f"   (d) peak RSS {r['peak_rss_mib']:.0f} MiB{cuda}")
     single = rows[f"LUCIR (single branch), {layout}"]
-    print(f"\n(c) cost relative to single-branch LUCIR in the same layout (time per image; lower "
+    print("\n(c) cost relative to single-branch LUCIR in the same layout (time per image; lower "
           "is better):")
     for label in list(VARIANTS)[1:]:
         r = rows[f"{label}, {layout}"]

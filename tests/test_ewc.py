@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from benchmarks.methods import get_method
 from benchmarks.methods.ewc import BoundedFisherEWCPlugin
-from benchmarks.progress import EpochProgress, RunDiverged
+from benchmarks.errors import RunDiverged
+from benchmarks.progress import EpochProgress
 
 
 def penalties_per_phase(strategy, stream):

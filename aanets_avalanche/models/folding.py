@@ -51,7 +51,7 @@ def _folded(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Conv2d | None:
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold, in place, every eval-mode BatchNorm that directly follows a convolution (see the
     module docstring); returns ``model``. Call it only on a model in eval mode that no longer
-    trains: the folded layers have no running statistics left to update."""
+    trains (e.g. ``frozen_copy``'s): the folded layers have no running statistics to update."""
     if model.training:
         raise ValueError("fold_batchnorm needs a model in eval mode (it freezes BatchNorm)")
     for module in model.modules():
@@ -70,8 +70,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
                     if fused is not None:
                         setattr(module, conv_name, fused)
                         setattr(module, bn_name, nn.Identity())
-    for p in model.parameters():
-        p.requires_grad_(False)
     return model
 
 

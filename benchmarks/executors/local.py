@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..progress import RunDiverged
+from ..errors import RunDiverged
 from . import Job, Outcome
 from .cell import Cell, run_cell
 
