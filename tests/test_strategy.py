@@ -78,11 +78,14 @@ def test_stable_kernels_and_old_class_weights_are_bit_identical_after_a_phase(be
 
 
 def test_aggregation_weights_move_only_in_level2(bench):
+    backbones = set()
+
     def alphas(strategy):
         backbone = strategy.model.backbone
         if not isinstance(backbone, AggregatedBackbone):
             return None
         assert all(a.grad is None and not a.requires_grad for a in backbone.alphas)
+        backbones.add(id(backbone))
         return tuple(backbone.aggregation_weights())
 
     per_iteration = Probe("after_training_iteration", alphas)
@@ -99,6 +102,9 @@ def test_aggregation_weights_move_only_in_level2(bench):
     # level 2 ran after the first epoch and moved them
     assert epoch_starts[1] != epoch_starts[0]
     assert strategy.aggregation_weights() != list(epoch_starts[1])
+    # level 2 runs a folded copy of the branches and puts the trained network back
+    assert backbones == {id(strategy.model.backbone)}
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in strategy.model.backbone.modules())
 
 
 def test_zero_fusion_lr_keeps_aggregation_weights_fixed(bench):
@@ -215,6 +221,9 @@ def test_channels_last_keeps_every_kernel_nhwc_and_computes_the_same_function(be
         torch.nn.functional.cross_entropy(out, y).backward()
         outputs.append(out.detach())
     assert (outputs[0] - outputs[1]).abs().max() < 1e-5 * outputs[1].abs().max()
+    # a gradient of a few 1e-6 (the first stable scales) is a sum of larger terms that
+    # cancel: its rounding is bounded by the network's gradients, not by its own size
+    floor = 5e-7 * max(float(b.grad.abs().max()) for b in nchw.parameters() if b.grad is not None)
     for (name, a), b in zip(model.named_parameters(), nchw.parameters()):
         if a.grad is not None:
-            assert (a.grad - b.grad).abs().max() <= 1e-4 * b.grad.abs().max() + 1e-8, name
+            assert (a.grad - b.grad).abs().max() <= 1e-4 * b.grad.abs().max() + floor, name

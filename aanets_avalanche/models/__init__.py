@@ -3,7 +3,7 @@ the AANets aggregated backbone."""
 
 from .aggregated import BRANCH_MODES, AggregatedBackbone, ScaledFrozenConv2d, make_stable
 from .cosine import CosineClassifier, CosineIncrementalNet
-from .folding import fold_batchnorm
+from .folding import fold_batchnorm, folded_copy
 from .lsc import LocalSimilarityClassifier, ProxyIncrementalNet
 from .podnet_resnet import StrideShortcut, podnet_resnet18, podnet_resnet32
 from .resnet import Backbone, BasicBlock, build_backbone, resnet18, resnet32
@@ -11,6 +11,6 @@ from .resnet import Backbone, BasicBlock, build_backbone, resnet18, resnet32
 __all__ = [
     "AggregatedBackbone", "BRANCH_MODES", "Backbone", "BasicBlock", "CosineClassifier",
     "CosineIncrementalNet", "LocalSimilarityClassifier", "ProxyIncrementalNet", "ScaledFrozenConv2d",
-    "StrideShortcut", "build_backbone", "fold_batchnorm", "make_stable", "podnet_resnet18", "podnet_resnet32", "resnet18",
-    "resnet32",
+    "StrideShortcut", "build_backbone", "fold_batchnorm", "folded_copy", "make_stable",
+    "podnet_resnet18", "podnet_resnet32", "resnet18", "resnet32",
 ]

@@ -13,13 +13,19 @@ as it is, so an unknown architecture stays correct, only unfolded.
 
 from __future__ import annotations
 
+import copy
+from typing import Iterable
+
 import torch
 from torch import nn
 
-from .aggregated import ScaledFrozenConv2d
+from .aggregated import AggregatedBackbone, ScaledFrozenConv2d
 from .resnet import BasicBlock
 
 _CONVS = (nn.Conv2d, ScaledFrozenConv2d)
+_HOOK_DICTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called",
+               "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_backward_hooks",
+               "_backward_pre_hooks")
 
 
 def _folded(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Conv2d | None:
@@ -73,4 +79,31 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-__all__ = ["fold_batchnorm"]
+def folded_copy(model: nn.Module, shared: Iterable[nn.Parameter] = ()) -> nn.Module:
+    """A deep copy in eval mode, BatchNorms folded, that trains nothing of its own.
+
+    The parameters in ``shared`` are the original's, not copies, and keep their
+    ``requires_grad``: the level-2 pass trains the a_k through a folded copy of the branches,
+    which stay fixed while it runs. The copy carries none of the original's module hooks (a
+    plugin's capture of a training batch's features). Two-branch levels run plain (the fused
+    forward reads BatchNorms)."""
+    keep = {id(p): p for p in shared}
+    memo: dict[int, object] = dict(keep)
+    for module in model.modules():  # plugins' captures hook the original, never the copy
+        for name in _HOOK_DICTS:
+            hooks = getattr(module, name, None)
+            if hooks is not None:
+                memo[id(hooks)] = type(hooks)()
+    clone = copy.deepcopy(model, memo=memo)
+    clone.eval()
+    for module in clone.modules():
+        if isinstance(module, AggregatedBackbone):
+            module.fused = False
+    fold_batchnorm(clone)
+    for p in clone.parameters():
+        if id(p) not in keep:
+            p.requires_grad_(False)
+    return clone
+
+
+__all__ = ["fold_batchnorm", "folded_copy"]

@@ -13,13 +13,14 @@ from avalanche.core import SupervisedPlugin
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ..models import AggregatedBackbone
+from ..models import AggregatedBackbone, folded_copy
 from ..validation import check_int, check_milestones, check_real
 from .herding import HerdingMemoryPlugin
 
 
 class AggregationUpdatePlugin(SupervisedPlugin):
-    """Updates only the a_k of an AggregatedBackbone (both branches in eval mode).
+    """Updates only the a_k of an AggregatedBackbone (both branches in eval mode, run as a copy
+    with folded BatchNorms: the same function up to float rounding, a pass less per layer).
 
     Balanced set, drawn once per experience: every exemplar of the old classes plus, for the
     new classes, (new classes x per-class budget) samples drawn at random with replacement from
@@ -133,19 +134,23 @@ class AggregationUpdatePlugin(SupervisedPlugin):
     def after_training_epoch(self, strategy, **kwargs) -> None:
         if self.optimizer is None:
             return
+        model = strategy.model
         backbone = self._aggregated(strategy)
         alphas = list(backbone.alphas.parameters())
         alpha_ids = {id(a) for a in alphas}
-        # only the a_k need a gradient: the branches then record no graph for their weights
-        frozen = [p for p in strategy.model.parameters() if p.requires_grad and id(p) not in alpha_ids]
-        was_training = strategy.model.training
-        strategy.model.eval()
+        # only the a_k need a gradient: the classifier then records no graph for its weights
+        frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in alpha_ids]
+        was_training = model.training
+        model.eval()
         device = torch.device(strategy.device)
         autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                                   enabled=self.use_amp and device.type == "cuda")
         try:
             for p in frozen:
                 p.requires_grad_(False)
+            # the branches are fixed and in eval mode for the whole pass: a copy with folded
+            # BatchNorms (sharing the a_k) computes the same logits with a pass less per layer
+            model.backbone = folded_copy(backbone, shared=alphas)
             for batch in self.balanced_loader(device):
                 x = batch[0].to(device, non_blocking=True)
                 y = batch[1].to(device, non_blocking=True)
@@ -154,7 +159,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
                 for a in alphas:
                     a.requires_grad_(True)
                 with autocast:
-                    loss = F.cross_entropy(strategy.model(x).float(), y)
+                    loss = F.cross_entropy(model(x).float(), y)
                 grads = torch.autograd.grad(loss, alphas)
                 for a, g in zip(alphas, grads):
                     a.requires_grad_(self.accumulate_grad)
@@ -163,11 +168,12 @@ class AggregationUpdatePlugin(SupervisedPlugin):
                 if not self.accumulate_grad:
                     self.optimizer.zero_grad(set_to_none=True)
         finally:
+            model.backbone = backbone
             for a in alphas:
                 a.requires_grad_(self.accumulate_grad)
             for p in frozen:
                 p.requires_grad_(True)
-            strategy.model.train(was_training)
+            model.train(was_training)
         if not self.step_at_epoch_start:
             self.scheduler.step()
 

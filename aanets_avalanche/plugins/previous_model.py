@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 from abc import abstractmethod
 
 from avalanche.core import SupervisedPlugin
 from torch import Tensor, nn
 
 from ..contract import require_feature_model
-from ..models import AggregatedBackbone
-from ..models.folding import fold_batchnorm
+from ..models import folded_copy
 from ..features import ClassifierInputCapture, classifier_num_classes
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
     """A deep copy in eval mode with no trainable parameter, its BatchNorm layers folded into
     the convolutions before them (it runs on every training batch and never trains again)."""
-    old = copy.deepcopy(model)
-    old.eval()
-    backbone = getattr(old, "backbone", None)
-    if isinstance(backbone, AggregatedBackbone):
-        backbone.fused = False  # the folded layers run plain (the fused form reads BatchNorms)
-    fold_batchnorm(old)
-    for p in old.parameters():
-        p.requires_grad_(False)
-    return old
+    return folded_copy(model)
 
 
 class PreviousModelDistillation(SupervisedPlugin):
