@@ -22,9 +22,10 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint_meta, save_checkpoint
+from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, read_checkpoint_meta,
+                         save_checkpoint)
 from .methods import get_method
 
 BASE_DIR = "_base"
@@ -85,6 +86,26 @@ def adopt_base_phase(out_dir: Path, run_settings: dict[str, Any], strategy: Any,
     return done
 
 
+def base_phase_holds(runs: Sequence[Any], out_dir: Path) -> dict[int, int]:
+    """{follower: leader} over indices of ``runs`` (RunSpecs) for an executor that runs them at
+    the same time: of the runs of one group with the same settings and seed, the first that
+    trains phase 0 leads and the others should start once it has kept that phase. A run resuming
+    from its own checkpoint neither leads nor waits (it trains no phase 0), nor does a group
+    whose base phase is already on disk."""
+    leaders: dict[str, int] = {}
+    holds: dict[int, int] = {}
+    for index, run in enumerate(runs):
+        if base_group(run.method) is None or checkpoint_path(out_dir, run.method, run.seed).exists() \
+                or base_path(out_dir, run.method, run.seed).exists():
+            continue
+        key = base_key(run.settings())
+        if key in leaders:
+            holds[index] = leaders[key]
+        else:
+            leaders[key] = index
+    return holds
+
+
 def remove_base_phases(out_dir: Path) -> None:
     """Delete the saved base phases (and the checkpoints folder when it is left empty)."""
     folder = Path(out_dir) / "checkpoints"
@@ -95,5 +116,5 @@ def remove_base_phases(out_dir: Path) -> None:
         pass
 
 
-__all__ = ["adopt_base_phase", "base_group", "base_key", "base_path", "remove_base_phases",
-           "save_base_phase"]
+__all__ = ["adopt_base_phase", "base_group", "base_key", "base_path", "base_phase_holds",
+           "remove_base_phases", "save_base_phase"]

@@ -3,7 +3,8 @@ it gets when it trains phase 0 itself, and a comparison trains that phase once."
 
 import pytest
 
-from benchmarks.base_phase import base_path
+from benchmarks.base_phase import base_path, base_phase_holds
+from benchmarks.config import load_config
 from benchmarks.runner import RunSpec, run_one
 
 PHASES = 1
@@ -33,13 +34,31 @@ def test_adopted_base_phase_gives_the_numbers_of_an_own_one(writer, reader, smok
 
 
 def test_base_phase_is_not_adopted_across_flavours_seeds_or_settings(smoke_digits, tmp_path):
-    from benchmarks.config import load_config
-
     cfg, bench = smoke_digits(PHASES)
     run_one(spec_for(cfg, "lucir"), bench, tmp_path, progress=False)
     for other in (spec_for(cfg, "icarl"), spec_for(cfg, "aanets-lucir", seed=4),
                   spec_for(load_config("smoke", sets=["train.lr=0.02"]), "aanets-lucir")):
         assert run_one(other, bench, tmp_path, progress=False)["base_phase_from"] is None
+
+
+def test_runs_started_together_wait_for_the_first_of_their_group(smoke_digits, tmp_path):
+    """What an executor that starts runs at once (Ray) holds back, and for whom."""
+    from benchmarks.checkpoint import checkpoint_path
+
+    cfg, _ = smoke_digits(PHASES)
+    names = ["lucir", "replay", "aanets-lucir", "aanets-icarl", "icarl", "aanets-lucir-dualfree"]
+    runs = [spec_for(cfg, m) for m in names] + [spec_for(cfg, "aanets-lucir", seed=4)]
+    assert base_phase_holds(runs, tmp_path) == {2: 0, 4: 3, 5: 0}
+    # the first resumes from its own checkpoint: the next one of its group leads
+    checkpoint_path(tmp_path, "lucir", 3).parent.mkdir(parents=True)
+    checkpoint_path(tmp_path, "lucir", 3).write_bytes(b"")
+    assert base_phase_holds(runs, tmp_path) == {5: 2, 4: 3}
+    # the group's base phase is already kept: nobody waits for it
+    base_path(tmp_path, "lucir", 3).parent.mkdir(parents=True)
+    base_path(tmp_path, "lucir", 3).write_bytes(b"")
+    assert base_phase_holds(runs, tmp_path) == {4: 3}
+    other = spec_for(load_config("smoke", sets=["train.lr=0.02"]), "aanets-icarl")
+    assert base_phase_holds([runs[4], other], tmp_path) == {}  # other settings: no sharing
 
 
 def test_methods_outside_a_group_neither_save_nor_adopt(smoke_digits, tmp_path):

@@ -80,6 +80,26 @@ def test_grid_equals_in_process_and_a_killed_worker_resumes(local_ray, tmp_path)
     assert (tmp_path / "ray" / "table.md").is_file()
 
 
+def test_methods_of_a_group_share_one_base_phase(local_ray, tmp_path):
+    """lucir trains phase 0 and keeps it; aanets-lucir of the same seed starts only then and
+    adopts it, as in-process: the same records, one phase 0 trained."""
+    grid = {**GRID, "methods": "lucir,aanets-lucir,replay", "seeds": "1"}
+    local = run_compare(**grid, out=tmp_path / "local")
+    events = []
+    result = run_compare(**grid, out=tmp_path / "ray",
+                         executor=make_executor("ray", on_event=events.append))
+    assert result.failed == [] and sorted(result.trained) == sorted(local.trained)
+    seen = [(e.method, e.kind, e.phase) for e in events if e.kind in ("started", "phase")]
+    assert seen.index(("aanets-lucir", "started", None)) > seen.index(("lucir", "phase", 0))
+    for method in ("lucir", "aanets-lucir"):
+        a = load_record(tmp_path / "local" / "runs" / method / "seed1.json")
+        b = load_record(tmp_path / "ray" / "runs" / method / "seed1.json")
+        for key in (*SAME, "base_phase_from"):
+            assert b[key] == a[key], (method, key)
+        assert b["base_phase_from"] == (None if method == "lucir" else "lucir")
+    assert not (tmp_path / "ray" / "checkpoints").exists()
+
+
 def test_a_raising_cell_is_reported_others_finish_and_a_rerun_redoes_it(local_ray, tmp_path,
                                                                         monkeypatch):
     out = tmp_path / "out"

@@ -13,6 +13,11 @@ several GPUs, and on a cluster (``--ray-address auto`` joins a running one). Wha
   (otherwise it restarts from phase 0 and gives the same numbers, later).
 * A task that raises (a Python exception, a user error) is not retried: it is reported in one
   line with its method and seed, and the other cells go on.
+* Methods that share a base phase (base_phase.py: LUCIR and AANets-LUCIR, ...) do so here too:
+  of each group and seed, the first cell starts and the others wait until it has trained and
+  kept phase 0, then adopt it (one phase 0 instead of one per method, the largest phase of a
+  paper run). The others find it when they run on the node that kept it, or when the output
+  folder is shared by the nodes; otherwise they train their own (same numbers, later).
 
 Requests the cluster cannot meet (``--gpus-per-run 1`` without GPUs) are refused at start with a
 one-line error, never left waiting.
@@ -29,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 import ray
 
+from ..base_phase import base_phase_holds
 from ..errors import UserError
 from ..records import record_path, save_record
 from . import Job, Outcome
@@ -189,20 +195,34 @@ class RayExecutor:
             num_cpus=CPUS_PER_CELL, num_gpus=self._gpus, max_retries=self.options.retries,
             retry_exceptions=False)
         board = _Board(cells, job, self.options.retries)
-        waiting = list(range(len(cells)))
+        held = base_phase_holds([cell.run for cell in cells], out_dir)  # follower -> leader
+        for follower, leader in held.items():
+            board.say(f"{cells[follower].label}: waits for {cells[leader].run.method} to train "
+                      "their shared base phase (phase 0)")
+        waiting = [index for index in range(len(cells)) if index not in held]
         in_flight: dict[Any, int] = {}
         limit = self.options.max_parallel or len(cells)
         try:
-            while waiting or in_flight:
+            while waiting or in_flight or held:
+                if not waiting and not in_flight:  # cannot happen; never wait for nothing
+                    waiting, held = sorted(held), {}
                 while waiting and len(in_flight) < limit:
                     index = waiting.pop(0)
                     ref = task.remote(index, shipped[index], out_dir, job.command, progress,
                                       job.after_phase, tuple(job.log))
                     in_flight[ref] = index
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
-                self._deliver(ray.get(progress.drain.remote()), board)
+                events = ray.get(progress.drain.remote())
+                self._deliver(events, board)
+                past_phase0 = {e.index for e in events if e.kind == "phase"}
                 for ref in ready:
-                    self._collect(ref, in_flight.pop(ref), out_dir, board, outcome)
+                    index = in_flight.pop(ref)
+                    self._collect(ref, index, out_dir, board, outcome)
+                    past_phase0.add(index)  # finished or failed: waiting longer gains nothing
+                released = sorted(f for f, leader in held.items() if leader in past_phase0)
+                for follower in released:
+                    del held[follower]
+                waiting += released
             self._deliver(ray.get(progress.drain.remote()), board)
         except BaseException:
             for ref in in_flight:  # Ctrl-C or a driver error: stop the cells, keep checkpoints
