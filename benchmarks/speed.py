@@ -12,10 +12,17 @@
     all on the batched path, in the harness's default memory layout for the device (NHWC =
     channels-last on the CPU, NCHW on CUDA), plus LUCIR and plain AANets in the other layout;
     each in its own process;
-(c) their ratios; (d) the peak memory of each process.
+(c) their ratios, beside the ratios of the work done: the floating-point operations of the
+    convolutions and matrix products (forward and backward, old model included) that
+    torch.utils.flop_counter counts in one more epoch, untimed, which do not depend on the
+    machine;
+(d) the peak memory of each process.
 
 A benchmark that prints figures, not a test. Synthetic CIFAR-shaped uint8 images (the numbers
-do not depend on pixel values); phase 1 = half the classes, new, + 20 exemplars per old class.
+do not depend on pixel values); phase 0 = half the classes, the other half in ``--phase``
+equal phases (1 by default), of which the last is timed, with 20 exemplars per old class. In
+phase 1 the old model of AANets is still the single-branch phase-0 network; from phase 2 on it
+has two branches too (``--phase 2`` times that case).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -100,6 +108,8 @@ def _epoch_timer():
             self.level1: list[float] = []
             self.epoch: list[float] = []
             self.images: list[int] = []
+            self.peak_rss_mib: list[float] = []  # the process's peak so far, after each epoch
+            self.cuda_peak_mib: list[float | None] = []
 
         def _now(self, strategy) -> float:
             _sync(strategy.device)
@@ -115,8 +125,44 @@ def _epoch_timer():
             self.level1.append(self._last - self._start)
             self.epoch.append(self._now(strategy) - self._start)
             self.images.append(len(strategy.adapted_dataset))
+            self.peak_rss_mib.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            self.cuda_peak_mib.append(torch.cuda.max_memory_allocated() / 2**20
+                                      if strategy.device.type == "cuda" else None)
 
     return EpochTimer()
+
+
+def _flop_counter(counted: int):
+    from avalanche.core import SupervisedPlugin
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class EpochFlops(SupervisedPlugin):
+        """FLOPs of epoch ``counted`` (from 0) of the experience: of level 1 (its iterations)
+        and of the whole epoch (the level-2 pass runs in an earlier plugin's
+        after_training_epoch)."""
+
+        def __init__(self, counted: int) -> None:
+            super().__init__()
+            self.counted = counted
+            self.mode: FlopCounterMode | None = None
+            self.level1 = self.epoch = None
+
+        def before_training_epoch(self, strategy, **kwargs) -> None:
+            if strategy.clock.train_exp_epochs == self.counted:
+                self.mode = FlopCounterMode(display=False)
+                self.mode.__enter__()
+
+        def after_training_iteration(self, strategy, **kwargs) -> None:
+            if self.mode is not None:
+                self.level1 = self.mode.get_total_flops()
+
+        def after_training_epoch(self, strategy, **kwargs) -> None:
+            if self.mode is not None:
+                self.epoch = self.mode.get_total_flops()
+                self.mode.__exit__(None, None, None)
+                self.mode = None
+
+    return EpochFlops(counted)
 
 
 def _cifar_shaped(per_class: int, classes: int, seed: int):
@@ -129,8 +175,11 @@ def _cifar_shaped(per_class: int, classes: int, seed: int):
 
 
 def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: int, epochs: int,
-            batch: int, device: str, amp: bool, channels_last: bool) -> dict[str, float]:
-    """Train phase 0 (1 epoch, untimed), then time ``epochs`` epochs of phase 1."""
+            batch: int, device: str, amp: bool, channels_last: bool, phase: int,
+            count_flops: bool) -> dict[str, float | None]:
+    """Train the phases before ``phase`` (1 epoch each, untimed); in ``phase``, time ``epochs``
+    epochs, then, with ``count_flops``, count the FLOPs of one more (untimed: counting is
+    slow)."""
     from avalanche.benchmarks import nc_benchmark
 
     from aanets_avalanche import AANetsStrategy, CosineIncrementalNet, resnet32
@@ -138,11 +187,11 @@ def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: in
 
     torch.manual_seed(0)
     bench = nc_benchmark(
-        _cifar_shaped(images_per_class, classes, 0), _cifar_shaped(2, classes, 1), n_experiences=2,
-        task_labels=False, fixed_class_order=list(range(classes)),
+        _cifar_shaped(images_per_class, classes, 0), _cifar_shaped(2, classes, 1),
+        n_experiences=phase + 1, task_labels=False, fixed_class_order=list(range(classes)),
         per_exp_classes={0: classes // 2}, class_ids_from_zero_from_first_exp=True,
     )
-    timer = _epoch_timer()
+    timer, flops = _epoch_timer(), _flop_counter(counted=epochs)
     strategy = AANetsStrategy(
         model=CosineIncrementalNet(resnet32(3, input_norm=InputNormalization(CIFAR100_MEAN, CIFAR100_STD))),
         flavour="lucir", branch_mode=branch_mode, fused_branches=fused, train_epochs=1,
@@ -150,26 +199,29 @@ def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: in
         fusion_lr=1e-8, batch_augmentation=BatchAugmentation(padding=4, flip=True),
         channels_last=channels_last,
     )
-    strategy.train(bench.train_stream[0])
-    strategy.train_epochs = epochs
-    strategy.plugins.append(timer)
+    for experience in bench.train_stream[:phase]:
+        strategy.train(experience)
+    strategy.train_epochs = epochs + 1 if count_flops else epochs
+    strategy.plugins += [flops, timer]
     if strategy.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    strategy.train(bench.train_stream[1])
-    images = sum(timer.images)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    strategy.train(bench.train_stream[phase])
+    images = sum(timer.images[:epochs])  # an epoch that counted FLOPs (slowly) is not timed
+    per_image = timer.images[-1]
     return {
-        "level1": images / sum(timer.level1), "epoch": images / sum(timer.epoch),
-        "peak_rss_mib": peak_rss,
-        "cuda_peak_mib": (torch.cuda.max_memory_allocated() / 2**20
-                          if strategy.device.type == "cuda" else None),
+        "level1": images / sum(timer.level1[:epochs]), "epoch": images / sum(timer.epoch[:epochs]),
+        "flops_level1": flops.level1 / per_image if count_flops else None,
+        "flops_epoch": flops.epoch / per_image if count_flops else None,
+        "peak_rss_mib": timer.peak_rss_mib[epochs - 1], "cuda_peak_mib": timer.cuda_peak_mib[epochs - 1],
     }
 
 
-def _measure_in_child(label: str, options: dict, amp: bool, channels_last: bool) -> dict[str, float]:
+def _measure_in_child(label: str, options: dict, amp: bool, channels_last: bool,
+                      count_flops: bool) -> dict[str, float | None]:
     """One variant in a fresh process, so its peak memory is its own."""
     args = [sys.executable, "-m", "benchmarks.speed", "--child", label, "--amp" if amp else "--no-amp",
-            "--channels-last" if channels_last else "--no-channels-last"]
+            "--channels-last" if channels_last else "--no-channels-last",
+            "--count-flops" if count_flops else "--no-count-flops"]
     for name, value in options.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
     out = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -184,8 +236,14 @@ def _measure_in_child(label: str, options: dict, amp: bool, channels_last: bool)
 
 @click.command()
 @click.option("--images-per-class", default=50, show_default=True)
-@click.option("--classes", default=20, show_default=True, help="half in phase 0, half in phase 1")
-@click.option("--epochs", default=2, show_default=True, help="timed epochs of phase 1")
+@click.option("--classes", default=20, show_default=True,
+              help="half in phase 0, the other half split evenly over --phase phases")
+@click.option("--phase", default=1, show_default=True, type=click.IntRange(1),
+              help="the phase timed (phase 2 on: AANets' old model has two branches too)")
+@click.option("--epochs", default=2, show_default=True, help="timed epochs of the phase")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1),
+              help="runs of each variant, taken in turn (A B C A B C ...); (b) and (c) give the "
+                   "median rate of each, a shared machine's drift touching all alike")
 @click.option("--batch", default=128, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--amp/--no-amp", default=False, help="bf16 autocast (CUDA only)")
@@ -194,19 +252,25 @@ def _measure_in_child(label: str, options: dict, amp: bool, channels_last: bool)
 @click.option("--threads", type=int, default=0, help="torch CPU threads for (b) (0: torch's default)")
 @click.option("--augment-images", default=8192, show_default=True, help="images timed in (a)")
 @click.option("--child", default=None, hidden=True)
-def main(images_per_class: int, classes: int, epochs: int, batch: int, device: str, amp: bool,
-         channels_last: bool | None, threads: int, augment_images: int, child: str | None) -> None:
+@click.option("--count-flops/--no-count-flops", default=True, hidden=True)
+def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: int, batch: int,
+         device: str, amp: bool, channels_last: bool | None, threads: int, augment_images: int,
+         child: str | None, count_flops: bool) -> None:
+    if (classes - classes // 2) % phase:
+        raise click.BadParameter(f"the {classes - classes // 2} classes after phase 0 do not "
+                                 f"split evenly over {phase} phases", param_hint="--phase")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if channels_last is None:
         channels_last = device == "cpu"
     if threads:
         torch.set_num_threads(threads)
-    shape = dict(images_per_class=images_per_class, classes=classes, epochs=epochs, batch=batch)
+    shape = dict(images_per_class=images_per_class, classes=classes, epochs=epochs, batch=batch,
+                 phase=phase)
     if child is not None:
         branch_mode, fused = VARIANTS[child]
         print(json.dumps(measure(branch_mode, fused, device=device, amp=amp,
-                                 channels_last=channels_last, **shape)))
+                                 channels_last=channels_last, count_flops=count_flops, **shape)))
         return
 
     print(f"device={device} amp={amp} torch={torch.__version__} "
@@ -221,25 +285,44 @@ def main(images_per_class: int, classes: int, epochs: int, batch: int, device: s
     print(f"    batched path:                {fast:10.0f} img/s   ({fast / slow:.1f}x)")
 
     layout, other = ("NHWC", "NCHW") if channels_last else ("NCHW", "NHWC")
-    print(f"\n(b) training, phase 1 of {classes} classes x {images_per_class} images "
-          f"({classes - classes // 2} new classes + 20 exemplars/class), batch {batch}, "
-          f"{epochs} timed epochs, batched input path, each variant in its own process:")
+    new = (classes - classes // 2) // phase
+    print(f"\n(b) training, phase {phase} of {classes} classes x {images_per_class} images "
+          f"({new} new classes + 20 exemplars for each of {classes - new} old), batch {batch}, "
+          f"{epochs} timed epochs (on the first run then one untimed, its FLOPs counted), batched "
+          f"input path, each variant in its own process, median of {repeats} run(s) taken in turn "
+          "(min-max):")
     options = dict(device=device, threads=threads, **shape)
-    rows = {}
     runs = [(label, channels_last, f"{label}, {layout}") for label in VARIANTS]
     runs += [(label, not channels_last, f"{label}, {other}") for label in OTHER_LAYOUT]
+    measured: dict[str, list[dict]] = {shown: [] for _, _, shown in runs}
+    for repeat in range(repeats):
+        for label, nhwc, shown in runs:
+            measured[shown].append(_measure_in_child(label, options, amp, nhwc, repeat == 0))
+    rows = {}
     for label, nhwc, shown in runs:
-        rows[shown] = r = _measure_in_child(label, options, amp, nhwc)
+        first = measured[shown][0]
+        rows[shown] = r = {**first, **{rate: statistics.median(m[rate] for m in measured[shown])
+                                       for rate in ("level1", "epoch")}}
+        spread = {rate: f"({min(m[rate] for m in measured[shown]):.0f}-"
+                        f"{max(m[rate] for m in measured[shown]):.0f})"
+                  for rate in ("level1", "epoch")} if repeats > 1 else {"level1": "", "epoch": ""}
         cuda = f", CUDA peak {r['cuda_peak_mib']:.0f} MiB" if r["cuda_peak_mib"] is not None else ""
-        print(f"    {shown:32s} level 1 {r['level1']:8.1f} img/s   whole epoch {r['epoch']:8.1f} img/s"
-              f"   (d) peak RSS {r['peak_rss_mib']:.0f} MiB{cuda}")
+        work = "  as plain     " if VARIANTS[label][1] else f"{r['flops_epoch'] / 1e9:5.2f} GFLOP/img"
+        print(f"    {shown:32s} level 1 {r['level1']:6.1f} img/s {spread['level1']:9s}  whole epoch "
+              f"{r['epoch']:6.1f} img/s {spread['epoch']:9s}  {work}   (d) peak RSS "
+              f"{r['peak_rss_mib']:.0f} MiB{cuda}")
     single = rows[f"LUCIR (single branch), {layout}"]
     print("\n(c) cost relative to single-branch LUCIR in the same layout (time per image; lower "
-          "is better):")
+          "is better), and the work done (FLOPs of convolutions and matrix products per image):")
     for label in list(VARIANTS)[1:]:
         r = rows[f"{label}, {layout}"]
+        # the fused form does the plain form's arithmetic; torch's counter counts the backward
+        # of a grouped convolution as 3 forward passes instead of 2, so it is not counted
+        work = rows[f"AANets, plain two-branch, {layout}"]
         print(f"    {label + ', ' + layout:32s} level 1 {single['level1'] / r['level1']:.2f}x   "
-              f"whole epoch {single['epoch'] / r['epoch']:.2f}x")
+              f"whole epoch {single['epoch'] / r['epoch']:.2f}x   FLOPs: level 1 "
+              f"{work['flops_level1'] / single['flops_level1']:.2f}x, whole epoch "
+              f"{work['flops_epoch'] / single['flops_epoch']:.2f}x")
     other_single = rows[f"LUCIR (single branch), {other}"]
     other_plain = rows[f"AANets, plain two-branch, {other}"]
     print(f"    {'AANets, plain two-branch, ' + other:32s} level 1 "
