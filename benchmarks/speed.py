@@ -202,16 +202,16 @@ def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: in
     for experience in bench.train_stream[:phase]:
         strategy.train(experience)
     strategy.train_epochs = epochs + 1 if count_flops else epochs
-    strategy.plugins += [flops, timer]
+    strategy.plugins += [flops, timer] if count_flops else [timer]
     if strategy.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     strategy.train(bench.train_stream[phase])
     images = sum(timer.images[:epochs])  # an epoch that counted FLOPs (slowly) is not timed
-    per_image = timer.images[-1]
+    epoch_images = timer.images[-1]
     return {
         "level1": images / sum(timer.level1[:epochs]), "epoch": images / sum(timer.epoch[:epochs]),
-        "flops_level1": flops.level1 / per_image if count_flops else None,
-        "flops_epoch": flops.epoch / per_image if count_flops else None,
+        "flops_level1": flops.level1 / epoch_images if count_flops else None,
+        "flops_epoch": flops.epoch / epoch_images if count_flops else None,
         "peak_rss_mib": timer.peak_rss_mib[epochs - 1], "cuda_peak_mib": timer.cuda_peak_mib[epochs - 1],
     }
 
