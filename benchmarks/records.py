@@ -180,6 +180,45 @@ def usable_records(out_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path
     return records, problems
 
 
+# ------------------------------------------------------------------ diverged runs
+# A run whose loss stopped being finite has no numbers and no record. A small note under
+# <out>/diverged/ keeps what happened, so tables rebuilt later from the folder still name it;
+# the run's next success removes it.
+
+
+def divergence_path(out_dir: Path, method: str, seed: int) -> Path:
+    """<out>/diverged/<method>/seed<k>.json"""
+    return Path(out_dir) / "diverged" / method / f"seed{seed}.json"
+
+
+def save_divergence(out_dir: Path, method: str, seed: int, run_key: str | None,
+                    message: str) -> None:
+    atomic_write_json(divergence_path(out_dir, method, seed),
+                      {"method": method, "seed": seed, "run_key": run_key, "message": message})
+
+
+def clear_divergence(out_dir: Path, method: str, seed: int) -> None:
+    divergence_path(out_dir, method, seed).unlink(missing_ok=True)
+
+
+def find_divergences(out_dir: Path) -> list[dict[str, Any]]:
+    """The divergence notes of ``out_dir`` whose run has no record, sorted by method and seed;
+    a note that is not one (unreadable, another shape) is left out."""
+    notes = []
+    for path in sorted((Path(out_dir) / "diverged").glob("*/seed*.json")):
+        try:
+            note = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            continue
+        if not (isinstance(note, dict) and isinstance(note.get("method"), str)
+                and type(note.get("seed")) is int and isinstance(note.get("message"), str)):
+            continue
+        if note["method"] == path.parent.name and path.name == f"seed{note['seed']}.json" \
+                and not record_path(out_dir, note["method"], note["seed"]).exists():
+            notes.append(note)
+    return notes
+
+
 def average_forgetting(exp_accuracy: list[list[float]]) -> float | None:
     """Standard average forgetting (Chaudhry et al. 2018) from the lower-triangular matrix
     ``a[i][j]`` = accuracy on experience j after phase i: for each experience j < T (T = last

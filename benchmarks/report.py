@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 from .errors import UserError
 from .io import atomic_write_text
 from .methods import list_methods
-from .records import usable_records
+from .records import find_divergences, usable_records
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _write_report(out_dir: Path, records: list[dict[str, Any]], problems: list[s
     from . import plots, tables
 
     notes = {m.name: m.reference for m in list_methods() if m.reference}
-    markdown = tables.render_markdown(records, order, notes)
+    markdown = tables.render_markdown(records, order, notes, find_divergences(out_dir))
     table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
     atomic_write_text(table_md, markdown)
     atomic_write_text(table_csv, tables.render_csv(records, order) if records else "")

@@ -35,7 +35,8 @@ from .methods import get_method, memory_plan
 from .base_phase import adopt_base_phase, save_base_phase
 from .progress import EpochProgress, phase_line
 from .outdir import set_aside, settings_difference, thread_count_error
-from .records import SCHEMA_VERSION, average_forgetting, record_path, save_record
+from .records import (SCHEMA_VERSION, average_forgetting, clear_divergence, record_path,
+                      save_divergence, save_record)
 from .runtime import SpeedOptions
 from .runtime import apply as apply_speed_options
 
@@ -213,7 +214,8 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     use it to simulate an interruption). ``progress``: "bars", "lines" (one ``echo`` per phase),
     "off" (or True/False for bars/off); ``log``: Avalanche loggers by name (run_logging.py).
     ``write_record=False`` only returns the record: a remote executor's driver writes it, so
-    results need no shared filesystem."""
+    results need no shared filesystem. A run that diverges leaves a note instead of a record
+    (records.save_divergence), which the tables list; its next success removes it."""
     mode = progress if isinstance(progress, str) else ("bars" if progress else "off")
     info = get_method(spec.method)
     cfg = spec.config
@@ -308,7 +310,10 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             if after_phase is not None:
                 after_phase(spec, i)
     except RunDiverged as exc:
-        raise RunDiverged(f"{spec.method} seed {spec.seed}: {exc}") from None
+        diverged = RunDiverged(f"{spec.method} seed {spec.seed}: {exc}")
+        if write_record:  # otherwise the driver that writes the records notes it
+            save_divergence(out_dir, spec.method, spec.seed, spec.key(), str(diverged))
+        raise diverged from None
     finally:
         if phase_bar is not None:
             phase_bar.close()
@@ -321,6 +326,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     record["execution"] = execution
     if write_record:
         save_record(record_path(out_dir, spec.method, spec.seed), record)
+        clear_divergence(out_dir, spec.method, spec.seed)
     remove_checkpoint(ckpt)
     return record
 

@@ -149,11 +149,13 @@ def heading(benchmark: str, phases: int, presets: Sequence[str], reduced: bool) 
 
 
 def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[str] = (),
-                    notes: Mapping[str, str] | None = None) -> str:
+                    notes: Mapping[str, str] | None = None,
+                    diverged: Sequence[Mapping[str, Any]] = ()) -> str:
     """The whole table.md: one section per benchmark/phases. ``notes``: method -> how its
-    configuration differs from the reference one (printed under the table)."""
+    configuration differs from the reference one (printed under the table). ``diverged``: the
+    folder's divergence notes (records.find_divergences), listed at the end."""
     if not records:
-        return "No finished runs yet.\n"
+        return "No finished runs yet.\n" + diverged_runs(diverged)
     summary = summarize(records_frame(records), method_order)
     parts = []
     for (bench, phases), group in summary.groupby(["benchmark", "phases"], sort=False):
@@ -182,7 +184,17 @@ def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[st
             "",
             *reference_notes(list(group["method"]), notes or {}),
         ]))
-    return "\n".join(parts)
+    return "\n".join(parts) + diverged_runs(diverged)
+
+
+def diverged_runs(diverged: Sequence[Mapping[str, Any]]) -> str:
+    """The runs that diverged: they have no numbers, so the means above leave them out."""
+    if not diverged:
+        return ""
+    lines = ["", "Runs that diverged (their loss stopped being finite; no numbers, so they are "
+             "not in the means above):", ""]
+    lines += [f"- {note['message'].split('; ')[0]}" for note in diverged]
+    return "\n".join(lines) + "\n"
 
 
 def _settings_line(records: Sequence[dict[str, Any]]) -> list[str]:

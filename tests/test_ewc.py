@@ -83,6 +83,7 @@ def test_a_non_finite_epoch_loss_stops_the_run_with_its_phase_and_epoch():
 
 def test_a_diverging_run_names_its_method_and_seed_and_writes_no_record(tmp_path, smoke_digits):
     from benchmarks.config import load_config
+    from benchmarks.records import find_divergences
     from benchmarks.runner import RunSpec, run_one
 
     _, bench = smoke_digits(1)
@@ -90,7 +91,9 @@ def test_a_diverging_run_names_its_method_and_seed_and_writes_no_record(tmp_path
     spec = RunSpec(benchmark="split-digits", phases=1, method="naive", seed=1, config=cfg, device="cpu")
     with pytest.raises(RunDiverged, match=r"^naive seed 1: the training loss is (nan|inf)"):
         run_one(spec, bench, tmp_path, progress=False)
-    assert not list(tmp_path.rglob("*.json"))
+    assert not (tmp_path / "runs").exists()  # no numbers: a note instead, for the tables
+    [note] = find_divergences(tmp_path)
+    assert note["run_key"] == spec.key() and note["message"].startswith("naive seed 1: the training")
 
 
 def test_compare_reports_a_diverged_run_and_finishes_the_others(tmp_path):
@@ -98,7 +101,11 @@ def test_compare_reports_a_diverged_run_and_finishes_the_others(tmp_path):
 
     from cli import cli
 
+    from benchmarks.records import divergence_path, save_divergence
+    from benchmarks.report import rebuild_report
+
     out = tmp_path / "o"
+    save_divergence(out, "naive", 1, None, "naive seed 1: an earlier attempt")  # its success clears it
     result = CliRunner().invoke(cli, [
         "compare", "--benchmark", "split-digits", "--phases", "5", "--preset", "smoke",
         "--methods", "naive,ewc", "--seeds", "1", "--quiet", "--out", str(out),
@@ -107,4 +114,9 @@ def test_compare_reports_a_diverged_run_and_finishes_the_others(tmp_path):
     assert "1 run(s) failed:" in result.output
     assert "ewc seed 1: the training loss is" in result.output and "diverged" in result.output
     assert (out / "runs/naive/seed1.json").is_file() and not (out / "runs/ewc").exists()
-    assert "| naive " in (out / "table.md").read_text()
+    assert not divergence_path(out, "naive", 1).exists() and divergence_path(out, "ewc", 1).is_file()
+    for table in ((out / "table.md").read_text(), rebuild_report(out).markdown):
+        assert "| naive " in table and "| ewc " not in table
+        listed = table.split("Runs that diverged")[1]
+        assert "- ewc seed 1: the training loss is" in listed and "lower its lr" not in listed
+        assert "earlier attempt" not in table

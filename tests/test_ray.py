@@ -100,6 +100,16 @@ def test_methods_of_a_group_share_one_base_phase(local_ray, tmp_path):
     assert not (tmp_path / "ray" / "checkpoints").exists()
 
 
+def test_a_diverged_cell_is_noted_by_the_driver_and_listed_under_the_table(local_ray, tmp_path):
+    from benchmarks.records import find_divergences
+
+    grid = {**GRID, "methods": "naive,ewc", "seeds": "1", "sets": ["methods.ewc.ewc_lambda=1e30"]}
+    result = run_compare(**grid, out=tmp_path, executor=make_executor("ray"))
+    assert result.trained == [("naive", 1)] and len(result.failed) == 1
+    assert [(n["method"], n["seed"]) for n in find_divergences(tmp_path)] == [("ewc", 1)]
+    assert "- ewc seed 1: the training loss is" in (tmp_path / "table.md").read_text()
+
+
 def test_a_raising_cell_is_reported_others_finish_and_a_rerun_redoes_it(local_ray, tmp_path,
                                                                         monkeypatch):
     out = tmp_path / "out"

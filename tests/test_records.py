@@ -93,3 +93,20 @@ def test_average_forgetting_standard_definition():
     assert average_forgetting([[0.9]]) is None
     # an experience that improves later counts negatively (no clipping)
     assert average_forgetting([[0.5], [0.7, 0.9]]) == pytest.approx(-0.2)
+
+
+def test_divergence_notes_list_only_runs_without_a_record(tmp_path):
+    """What the tables say diverged: well-formed notes whose run has no record."""
+    from benchmarks.records import divergence_path, find_divergences, save_divergence
+
+    save_divergence(tmp_path, "ewc", 2, "k", "ewc seed 2: the training loss is nan; lower it")
+    save_divergence(tmp_path, "naive", 1, "k", "naive seed 1: diverged once, then finished")
+    (tmp_path / "runs/naive").mkdir(parents=True)
+    (tmp_path / "runs/naive/seed1.json").write_text("{}")
+    bad = divergence_path(tmp_path, "der", 1)
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"method": "der", "seed": "1", "message": "x"}')  # seed of the wrong type
+    moved = divergence_path(tmp_path, "lwf", 1)
+    moved.parent.mkdir(parents=True)
+    moved.write_text('{"method": "ewc", "seed": 1, "message": "x"}')  # not where it lies
+    assert [(n["method"], n["seed"]) for n in find_divergences(tmp_path)] == [("ewc", 2)]

@@ -35,8 +35,8 @@ from typing import Any, Callable, Sequence
 import ray
 
 from ..base_phase import base_phase_holds
-from ..errors import UserError
-from ..records import record_path, save_record
+from ..errors import RunDiverged, UserError
+from ..records import clear_divergence, record_path, save_divergence, save_record
 from . import Job, Outcome
 from .cell import Cell, run_cell
 
@@ -241,12 +241,16 @@ class RayExecutor:
         except ray.exceptions.RayTaskError as exc:  # the cell raised: not retried
             cause = exc.cause if exc.cause is not None else exc
             reason = f"{type(cause).__name__}: {_first_line(cause)}"
+            if isinstance(cause, RunDiverged):
+                run = board.cells[index].run
+                save_divergence(out_dir, run.method, run.seed, run.key(), str(cause))
         except ray.exceptions.RayError as exc:  # worker or node lost more often than retried
             reason = (f"{type(exc).__name__} after {self.options.retries} retries: "
                       f"{_first_line(exc)}")
         else:
             run = board.cells[index].run
             save_record(record_path(out_dir, run.method, run.seed), record)
+            clear_divergence(out_dir, run.method, run.seed)
             outcome.trained.append((run.method, run.seed))
             board.finished(index, record)
             return
