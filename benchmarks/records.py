@@ -197,8 +197,11 @@ def save_divergence(out_dir: Path, method: str, seed: int, run_key: str | None,
                       {"method": method, "seed": seed, "run_key": run_key, "message": message})
 
 
-def clear_divergence(out_dir: Path, method: str, seed: int) -> None:
-    divergence_path(out_dir, method, seed).unlink(missing_ok=True)
+def store_record(out_dir: Path, rec: dict[str, Any]) -> None:
+    """Write a finished run's record in its place; a divergence note of an earlier attempt of
+    the run no longer holds and goes."""
+    save_record(record_path(out_dir, rec["method"], rec["seed"]), rec)
+    divergence_path(out_dir, rec["method"], rec["seed"]).unlink(missing_ok=True)
 
 
 def find_divergences(out_dir: Path) -> list[dict[str, Any]]:

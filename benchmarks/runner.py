@@ -35,8 +35,7 @@ from .methods import get_method, memory_plan
 from .base_phase import adopt_base_phase, save_base_phase
 from .progress import EpochProgress, phase_line
 from .outdir import set_aside, settings_difference, thread_count_error
-from .records import (SCHEMA_VERSION, average_forgetting, clear_divergence, record_path,
-                      save_divergence, save_record)
+from .records import SCHEMA_VERSION, average_forgetting, save_divergence, store_record
 from .runtime import SpeedOptions
 from .runtime import apply as apply_speed_options
 
@@ -325,8 +324,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     record = build_record(spec, bench, done, command=command)
     record["execution"] = execution
     if write_record:
-        save_record(record_path(out_dir, spec.method, spec.seed), record)
-        clear_divergence(out_dir, spec.method, spec.seed)
+        store_record(out_dir, record)
     remove_checkpoint(ckpt)
     return record
 

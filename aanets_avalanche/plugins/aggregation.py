@@ -137,9 +137,10 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         model = strategy.model
         backbone = self._aggregated(strategy)
         alphas = list(backbone.alphas.parameters())
-        alpha_ids = {id(a) for a in alphas}
-        # only the a_k need a gradient: the classifier then records no graph for its weights
-        frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in alpha_ids]
+        # only the a_k need a gradient; the folded copy of the branches trains nothing else,
+        # and the rest of the model (the classifier) records no graph for its weights
+        in_backbone = {id(p) for p in backbone.parameters()}
+        frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
         was_training = model.training
         model.eval()
         device = torch.device(strategy.device)

@@ -36,7 +36,7 @@ import ray
 
 from ..base_phase import base_phase_holds
 from ..errors import RunDiverged, UserError
-from ..records import clear_divergence, record_path, save_divergence, save_record
+from ..records import save_divergence, store_record
 from . import Job, Outcome
 from .cell import Cell, run_cell
 
@@ -249,8 +249,7 @@ class RayExecutor:
                       f"{_first_line(exc)}")
         else:
             run = board.cells[index].run
-            save_record(record_path(out_dir, run.method, run.seed), record)
-            clear_divergence(out_dir, run.method, run.seed)
+            store_record(out_dir, record)
             outcome.trained.append((run.method, run.seed))
             board.finished(index, record)
             return
