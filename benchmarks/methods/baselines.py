@@ -101,6 +101,10 @@ def avl_icarl(cfg, bench, device, evaluator):
           "input path its replayed half is not augmented (DER joins it after the plugins run)",
           memory="fixed",
           reference="no CLB config: Avalanche's defaults alpha 0.1, beta 0.5, from the preset; "
+                    "Avalanche stores the logits it replays in eval mode after each phase (DER's "
+                    "own code keeps the training-mode outputs of each batch), so after few "
+                    "iterations (smoke preset) BatchNorm's running statistics make them far "
+                    "larger than the trained outputs and the logit MSE can diverge; "
                     f"{SHARED}")
 def der(cfg, bench, device, evaluator):
     from avalanche.training import DER
