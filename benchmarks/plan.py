@@ -8,6 +8,7 @@ multi-day GPU job before launching it. Nothing is written.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -82,32 +83,54 @@ def _differences(preset_cfg: RunConfig, cfg: RunConfig) -> list[str]:
     return [f"{k}={final[k]}" for k in final if k not in skip and final[k] != base[k]]
 
 
+@dataclass(frozen=True)
+class ProtocolLayout:
+    """A protocol as ``compare`` would set it up, known without loading any image."""
+
+    cfg: RunConfig  # the preset's settings for the stream's backbone, with --set / --epochs
+    layout: Any  # streams.StreamLayout: class order and the classes of each phase
+    counts: list[int]  # training images of each class, by position in the class order
+    backbone: str
+
+
+def protocol_layout(*, benchmark: str, phases: int, preset: str, sets: Sequence[str] = (),
+                    epochs: int | None = None, base_classes: int | None = None,
+                    class_order_seed: int = 1993, data_root: str | None = None) -> ProtocolLayout:
+    """The settings, phases and per-class image counts of one protocol (UserError where the
+    stream cannot tell its sizes without loading)."""
+    from .streams import StreamSpec, describe_stream, stream_sizes
+
+    probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)
+    spec = StreamSpec(**stream_settings(probe, name=benchmark, phases=phases,
+                                        base_classes=base_classes,
+                                        class_order_seed=class_order_seed, data_root=data_root))
+    layout = describe_stream(spec)
+    sizes = stream_sizes(spec)
+    if sizes is None:
+        raise UserError(f"{benchmark} cannot tell its sizes without loading: no dry run")
+    cfg = load_config(preset, backbone=sizes.backbone, overrides={"epochs": epochs}, sets=sets)
+    cap = cfg.train_per_class
+    counts = [min(sizes.train_per_class[c], cap) if cap else sizes.train_per_class[c]
+              for c in layout.class_order]
+    return ProtocolLayout(cfg, layout, counts, sizes.backbone)
+
+
 def build_plan(*, benchmark: str, phases: Sequence[int], methods: Sequence[str],
                seeds: Sequence[int], preset: str, sets: Sequence[str], epochs: int | None,
                out_dirs: dict[int, Path], base_classes: int | None, class_order_seed: int,
                data_root: str | None) -> str:
     """The plan as text (UserError on a bad name, phase count or setting, as compare would)."""
-    from .streams import StreamSpec, describe_stream, stream_sizes
-
-    probe = load_config(preset, overrides={"epochs": epochs}, sets=sets)
     plain = load_config(preset)
     lines = ["Dry run: nothing is trained or written."]
     grand_total, runs = 0, 0
     for n in phases:
-        spec = StreamSpec(**stream_settings(probe, name=benchmark, phases=n,
-                                            base_classes=base_classes,
-                                            class_order_seed=class_order_seed, data_root=data_root))
-        layout = describe_stream(spec)
-        sizes = stream_sizes(spec)
-        if sizes is None:
-            raise UserError(f"{benchmark} cannot tell its sizes without loading: no dry run")
-        cfg = load_config(preset, backbone=sizes.backbone, overrides={"epochs": epochs}, sets=sets)
+        protocol = protocol_layout(benchmark=benchmark, phases=n, preset=preset, sets=sets,
+                                   epochs=epochs, base_classes=base_classes,
+                                   class_order_seed=class_order_seed, data_root=data_root)
+        cfg, layout, counts = protocol.cfg, protocol.layout, protocol.counts
         if n == phases[0]:
-            lines += _header(benchmark, layout.num_classes, sizes.backbone, cfg, plain, methods,
+            lines += _header(benchmark, layout.num_classes, protocol.backbone, cfg, plain, methods,
                              seeds, phases)
-        cap = cfg.train_per_class
-        counts = [min(sizes.train_per_class[c], cap) if cap else sizes.train_per_class[c]
-                  for c in layout.class_order]
         sizes_text = [len(p) for p in layout.phase_classes]
         seen = [sum(sizes_text[: i + 1]) for i in range(len(sizes_text))]
         lines += ["", f"N={n} -> {out_dirs[n]}: {len(sizes_text)} phases (base {sizes_text[0]}, "
@@ -150,4 +173,4 @@ def _header(benchmark: str, num_classes: int, backbone: str, cfg: RunConfig, pla
     ]
 
 
-__all__ = ["budget_per_class", "build_plan", "method_images"]
+__all__ = ["ProtocolLayout", "budget_per_class", "build_plan", "method_images", "protocol_layout"]
