@@ -16,7 +16,11 @@
     convolutions and matrix products (forward and backward, old model included) that
     torch.utils.flop_counter counts in one more epoch, untimed, which do not depend on the
     machine;
-(d) the peak memory of each process.
+(d) the peak memory of each process;
+(e) the counted FLOPs per image weighed by the level-1 and level-2 images of the paper's own
+    protocols (CIFAR-100 B50, N = 5 / 10 / 25, paper preset), as `compare --dry-run` counts
+    them: the AANets / LUCIR arithmetic of the runs users make, which the timed setting here
+    (smaller, synthetic) only samples.
 
 A benchmark that prints figures, not a test. Synthetic CIFAR-shaped uint8 images (the numbers
 do not depend on pixel values); phase 0 = half the classes, the other half in ``--phase``
@@ -136,6 +140,8 @@ def _flop_counter(counted: int):
     from avalanche.core import SupervisedPlugin
     from torch.utils.flop_counter import FlopCounterMode
 
+    from aanets_avalanche.plugins import AggregationUpdatePlugin
+
     class EpochFlops(SupervisedPlugin):
         """FLOPs of epoch ``counted`` (from 0) of the experience: of level 1 (its iterations)
         and of the whole epoch (the level-2 pass runs in an earlier plugin's
@@ -146,6 +152,7 @@ def _flop_counter(counted: int):
             self.counted = counted
             self.mode: FlopCounterMode | None = None
             self.level1 = self.epoch = None
+            self.level2_images = 0  # images of the level-2 balanced set in that epoch
 
         def before_training_epoch(self, strategy, **kwargs) -> None:
             if strategy.clock.train_exp_epochs == self.counted:
@@ -159,6 +166,9 @@ def _flop_counter(counted: int):
         def after_training_epoch(self, strategy, **kwargs) -> None:
             if self.mode is not None:
                 self.epoch = self.mode.get_total_flops()
+                level2 = [p for p in strategy.plugins if isinstance(p, AggregationUpdatePlugin)]
+                if level2 and level2[0].balanced_set is not None:
+                    self.level2_images = len(level2[0].balanced_set)
                 self.mode.__exit__(None, None, None)
                 self.mode = None
 
@@ -212,6 +222,9 @@ def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: in
         "level1": images / sum(timer.level1[:epochs]), "epoch": images / sum(timer.epoch[:epochs]),
         "flops_level1": flops.level1 / epoch_images if count_flops else None,
         "flops_epoch": flops.epoch / epoch_images if count_flops else None,
+        "flops_level2": ((flops.epoch - flops.level1) / flops.level2_images
+                         if count_flops and flops.level2_images else None),  # per balanced image
+        "level2_share": flops.level2_images / epoch_images if count_flops else None,
         "peak_rss_mib": timer.peak_rss_mib[epochs - 1], "cuda_peak_mib": timer.cuda_peak_mib[epochs - 1],
     }
 
@@ -229,6 +242,33 @@ def _measure_in_child(label: str, options: dict, amp: bool, channels_last: bool,
     if out.returncode != 0 or not lines:
         raise click.ClickException(f"{label} failed:\n{out.stderr[-2000:]}")
     return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------------------- (e) paper protocol
+
+PAPER_PROTOCOLS = (5, 10, 25)  # CIFAR-100 B50 + N phases, the paper's main table
+
+
+def paper_protocol_ratios(phase: int, lucir_level1: float, aanets_level1: float,
+                          aanets_level2: float) -> list[tuple[int, str, float, float]]:
+    """AANets-LUCIR / LUCIR FLOPs per epoch over the paper's own protocols, from the FLOPs per
+    image counted in a phase of the same structure (phase 1: a single-branch old model; later
+    phases: a two-branch one), weighed by the level-1 and level-2 images that ``compare
+    --dry-run`` counts for the paper preset. Rows: (N, phases covered, ratio, level-2 images
+    per level-1 image)."""
+    from benchmarks.plan import method_images, protocol_layout
+
+    rows = []
+    for n in PAPER_PROTOCOLS:
+        protocol = protocol_layout(benchmark="split-cifar100", phases=n, preset="paper")
+        images = method_images("aanets-lucir", protocol.cfg, protocol.counts,
+                               protocol.layout.phase_classes)
+        covered = [1] if phase == 1 else list(range(2, n + 1))
+        level1 = sum(images["level1"][i] for i in covered)  # LUCIR's too: the same memory
+        level2 = sum(images["level2"][i] for i in covered)
+        ratio = (aanets_level1 * level1 + aanets_level2 * level2) / (lucir_level1 * level1)
+        rows.append((n, "phase 1" if phase == 1 else f"phases 2-{n}", ratio, level2 / level1))
+    return rows
 
 
 # ----------------------------------------------------------------------------- report
@@ -329,11 +369,24 @@ def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: 
           f"{other_single['level1'] / other_plain['level1']:.2f}x   "
           f"whole epoch {other_single['epoch'] / other_plain['epoch']:.2f}x")
     plain, fused = rows[f"AANets, plain two-branch, {layout}"], rows[f"AANets, fused two-branch, {layout}"]
+    if plain["flops_level2"] is not None:
+        print(f"    level 2 here: {plain['level2_share']:.2f} balanced images per level-1 image, "
+              f"{plain['flops_level2'] / 1e9:.3f} GFLOP each (a level-1 image: LUCIR "
+              f"{single['flops_level1'] / 1e9:.3f}, AANets {plain['flops_level1'] / 1e9:.3f})")
     print(f"    fused vs plain two-branch speed-up: level 1 {fused['level1'] / plain['level1']:.2f}x, "
           f"whole epoch {fused['epoch'] / plain['epoch']:.2f}x")
     print(f"    {layout} vs {other} speed-up, whole epoch: LUCIR "
           f"{single['epoch'] / other_single['epoch']:.2f}x, AANets plain "
           f"{plain['epoch'] / other_plain['epoch']:.2f}x")
+    if plain["flops_level2"] is not None:
+        print("\n(e) the FLOPs per image above, weighed by the images of the paper's own protocol "
+              "(split-cifar100 B50, paper preset: 2000 exemplars in all, 20 level-2 draws per new "
+              "class, images per phase as `compare --dry-run` counts them); AANets-LUCIR / LUCIR "
+              "FLOPs per epoch:")
+        for n, covered, ratio, share in paper_protocol_ratios(
+                phase, single["flops_level1"], plain["flops_level1"], plain["flops_level2"]):
+            print(f"    N={n:<3d} {covered:12s} {ratio:.2f}x   (level 2: {share:.2f} balanced "
+                  "images per level-1 image)")
 
 
 if __name__ == "__main__":
