@@ -255,20 +255,34 @@ def paper_protocol_ratios(phase: int, lucir_level1: float, aanets_level1: float,
     image counted in a phase of the same structure (phase 1: a single-branch old model; later
     phases: a two-branch one), weighed by the level-1 and level-2 images that ``compare
     --dry-run`` counts for the paper preset. Rows: (N, phases covered, ratio, level-2 images
-    per level-1 image)."""
+    per level-1 image of AANets)."""
     from benchmarks.plan import method_images, protocol_layout
 
     rows = []
     for n in PAPER_PROTOCOLS:
         protocol = protocol_layout(benchmark="split-cifar100", phases=n, preset="paper")
-        images = method_images("aanets-lucir", protocol.cfg, protocol.counts,
-                               protocol.layout.phase_classes)
+        aanets, lucir = (method_images(method, protocol.cfg, protocol.counts,
+                                       protocol.layout.phase_classes)
+                         for method in ("aanets-lucir", "lucir"))
         covered = [1] if phase == 1 else list(range(2, n + 1))
-        level1 = sum(images["level1"][i] for i in covered)  # LUCIR's too: the same memory
-        level2 = sum(images["level2"][i] for i in covered)
-        ratio = (aanets_level1 * level1 + aanets_level2 * level2) / (lucir_level1 * level1)
+        level1 = sum(aanets["level1"][i] for i in covered)
+        level2 = sum(aanets["level2"][i] for i in covered)
+        lucir_images = sum(lucir["level1"][i] for i in covered)
+        ratio = (aanets_level1 * level1 + aanets_level2 * level2) / (lucir_level1 * lucir_images)
         rows.append((n, "phase 1" if phase == 1 else f"phases 2-{n}", ratio, level2 / level1))
     return rows
+
+
+def paper_protocol_setting() -> str:
+    """The paper preset's memory and level-2 draws, as (e) weighs them."""
+    from benchmarks.plan import protocol_layout
+
+    cfg = protocol_layout(benchmark="split-cifar100", phases=PAPER_PROTOCOLS[0], preset="paper").cfg
+    memory = (f"{cfg.memory_total} exemplars in all" if cfg.memory_total is not None
+              else f"{cfg.memory_per_class} exemplars per class")
+    draws = (f"{cfg.balanced_per_class} level-2 draws per new class" if cfg.balanced_per_class
+             else "level-2 draws per new class = the memory's budget")
+    return f"{memory}, {draws}"
 
 
 # ----------------------------------------------------------------------------- report
@@ -380,9 +394,8 @@ def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: 
           f"{plain['epoch'] / other_plain['epoch']:.2f}x")
     if plain["flops_level2"] is not None:
         print("\n(e) the FLOPs per image above, weighed by the images of the paper's own protocol "
-              "(split-cifar100 B50, paper preset: 2000 exemplars in all, 20 level-2 draws per new "
-              "class, images per phase as `compare --dry-run` counts them); AANets-LUCIR / LUCIR "
-              "FLOPs per epoch:")
+              f"(split-cifar100 B50, paper preset: {paper_protocol_setting()}, images per phase as "
+              "`compare --dry-run` counts them); AANets-LUCIR / LUCIR FLOPs per epoch:")
         for n, covered, ratio, share in paper_protocol_ratios(
                 phase, single["flops_level1"], plain["flops_level1"], plain["flops_level2"]):
             print(f"    N={n:<3d} {covered:12s} {ratio:.2f}x   (level 2: {share:.2f} balanced "

@@ -41,3 +41,9 @@ def test_paper_protocol_ratios_weigh_the_dry_run_images(phase):
 def test_without_level2_the_ratio_is_the_level1_ratio():
     for _, _, ratio, _ in paper_protocol_ratios(2, 1.0, 2.0, 0.0):
         assert ratio == pytest.approx(2.0)
+
+
+def test_the_setting_named_is_the_paper_presets():
+    from benchmarks.speed import paper_protocol_setting
+
+    assert paper_protocol_setting() == "2000 exemplars in all, 20 level-2 draws per new class"
