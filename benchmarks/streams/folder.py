@@ -164,7 +164,7 @@ def input_size_rule(sizes: Sequence[tuple[int, int]]) -> tuple[int, str]:
     return side, note
 
 
-def _decode_rgb(path: str) -> torch.Tensor:
+def decode_rgb(path: str) -> torch.Tensor:
     """One image file -> uint8 [3, H, W] (PIL: torchvision.io decoding is deprecated in 0.29)."""
     from PIL import Image
 
@@ -179,7 +179,7 @@ def _decode_all(paths: Sequence[str], size: int) -> torch.Tensor:
 
     out = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
     for i, path in enumerate(paths):
-        image = _decode_rgb(path)
+        image = decode_rgb(path)
         if image.shape[1:] != (size, size):
             image = F.resize(image, [size, size], antialias=True)
         out[i] = image
@@ -197,7 +197,7 @@ class ImageFiles(Dataset):
         return len(self.targets)
 
     def __getitem__(self, index: int):
-        return _decode_rgb(self.paths[index]), self.targets[index]
+        return decode_rgb(self.paths[index]), self.targets[index]
 
 
 
