@@ -6,7 +6,10 @@
 (a) augmented images/s (best of 3 rounds) of the old per-sample path (torchvision v2 RandomCrop(32, padding=4) +
     RandomHorizontalFlip + ToDtype + Normalize per image, then collated, as the DataLoader did)
     and of the batched path (aanets_avalanche.augment: one gather per batch + the model's input
-    normalisation), model excluded, on one CPU thread (or the GPU);
+    normalisation), model excluded, on one CPU thread (or the GPU); and, for large-image folders
+    (ImageNet-Subset), the decode and decode + RandomResizedCrop(224) rate of one loader worker
+    (one CPU thread, a photograph as a 500x375 JPEG, split-folder's own decoder), from which
+    the workers a GPU needs follow (``--input-only``: (a) alone);
 (b) level-1 and whole-epoch (level 1 + level 2) images/s of an incremental phase for
     single-branch LUCIR, AANets with the plain two-branch forward and AANets with the fused one,
     all on the batched path, in the harness's default memory layout for the device (NHWC =
@@ -81,20 +84,48 @@ def augmentation_throughput(device: torch.device, images: int, batch: int) -> tu
         for first in range(0, count, batch):
             normalize(augment(data[first:first + batch].to(device, non_blocking=True)))
 
-    def best_rate(run, count: int) -> float:
-        """Best of 3 rounds: on a shared machine the least disturbed round is the closest to
-        what the code costs."""
-        run(batch)  # warm-up (CUDA context, kernels, allocator)
-        best = float("inf")
-        for _ in range(3):
-            _sync(device)
-            start = time.perf_counter()
-            run(count)
-            _sync(device)
-            best = min(best, time.perf_counter() - start)
-        return count / best
+    return (best_rate(old_path, min(images, 2048), device, warm_up=batch),
+            best_rate(new_path, images, device, warm_up=batch))
 
-    return best_rate(old_path, min(images, 2048)), best_rate(new_path, images)
+
+def best_rate(run, count: int, device: torch.device, warm_up: int) -> float:
+    """Items/s of ``run(count)``, best of 3 rounds after ``run(warm_up)`` (CUDA context,
+    kernels, allocator, file cache): on a shared machine the least disturbed round is the
+    closest to what the code costs."""
+    run(warm_up)
+    best = float("inf")
+    for _ in range(3):
+        _sync(device)
+        start = time.perf_counter()
+        run(count)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return count / best
+
+
+def jpeg_throughput(images: int, size: int = 224) -> tuple[float, float]:
+    """(decode img/s, decode + RandomResizedCrop img/s) of a 500x375 JPEG (ImageNet's most
+    common size) through split-folder's own decoder and train crop, on the calling thread: the
+    work one loader worker does per training image of a large-image folder."""
+    import tempfile
+
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+    from torchvision.transforms import v2
+
+    from benchmarks.streams.folder import decode_rgb
+
+    cpu = torch.device("cpu")
+    crop = v2.RandomResizedCrop(size, antialias=True)
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/image.jpg"
+        # a real photograph (scikit-learn's bundled 640x427 sample), as ImageNet stores them
+        photo = load_sample_image("china.jpg")
+        Image.fromarray(photo).resize((500, 375), Image.BICUBIC).save(path, quality=90)
+        decode = best_rate(lambda n: [decode_rgb(path) for _ in range(n)], images, cpu, warm_up=5)
+        both = best_rate(lambda n: [crop(decode_rgb(path)) for _ in range(n)], images, cpu,
+                         warm_up=5)
+    return decode, both
 
 
 # ----------------------------------------------------------------------------- (b) training
@@ -305,11 +336,15 @@ def paper_protocol_setting() -> str:
               help="layout of the main rows [default: the harness's: NHWC on the CPU, NCHW on CUDA]")
 @click.option("--threads", type=int, default=0, help="torch CPU threads for (b) (0: torch's default)")
 @click.option("--augment-images", default=8192, show_default=True, help="images timed in (a)")
+@click.option("--jpeg-images", default=200, show_default=True,
+              help="JPEG decodes timed in (a), per round")
+@click.option("--input-only", is_flag=True,
+              help="print (a) only: the input path's rates, e.g. to size --num-workers")
 @click.option("--child", default=None, hidden=True)
 @click.option("--count-flops/--no-count-flops", default=True, hidden=True)
 def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: int, batch: int,
          device: str, amp: bool, channels_last: bool | None, threads: int, augment_images: int,
-         child: str | None, count_flops: bool) -> None:
+         jpeg_images: int, input_only: bool, child: str | None, count_flops: bool) -> None:
     if (classes - classes // 2) % phase:
         raise click.BadParameter(f"the {classes - classes // 2} classes after phase 0 do not "
                                  f"split evenly over {phase} phases", param_hint="--phase")
@@ -337,6 +372,16 @@ def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: 
           f"excluded, 1 CPU thread{' + the GPU' if device == 'cuda' else ''}:")
     print(f"    per-sample torchvision path: {slow:10.0f} img/s")
     print(f"    batched path:                {fast:10.0f} img/s   ({fast / slow:.1f}x)")
+    torch.set_num_threads(1)
+    decode, decode_crop = jpeg_throughput(jpeg_images)
+    torch.set_num_threads(default_threads)
+    print("    large-image folders (ImageNet-Subset), one loader worker's work on 1 CPU thread, a "
+          "photograph as a 500x375 JPEG:")
+    print(f"    decode (PIL, as split-folder):   {decode:6.0f} img/s")
+    print(f"    decode + RandomResizedCrop(224): {decode_crop:6.0f} img/s   -> a GPU that trains "
+          f"at R img/s needs about R / {decode_crop:.0f} workers (--num-workers)")
+    if input_only:
+        return
 
     layout, other = ("NHWC", "NCHW") if channels_last else ("NCHW", "NHWC")
     new = (classes - classes // 2) // phase

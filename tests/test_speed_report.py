@@ -47,3 +47,16 @@ def test_the_setting_named_is_the_paper_presets():
     from benchmarks.speed import paper_protocol_setting
 
     assert paper_protocol_setting() == "2000 exemplars in all, 20 level-2 draws per new class"
+
+
+def test_input_only_prints_the_input_path_and_trains_nothing():
+    from click.testing import CliRunner
+
+    from benchmarks.speed import main
+
+    result = CliRunner().invoke(main, ["--input-only", "--device", "cpu", "--augment-images", "256",
+                                       "--jpeg-images", "3"])
+    assert result.exit_code == 0, result.output
+    assert "batched path:" in result.output
+    assert "decode + RandomResizedCrop(224):" in result.output and "workers (--num-workers)" in result.output
+    assert "(b) training" not in result.output
