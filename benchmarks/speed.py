@@ -365,16 +365,14 @@ def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: 
     print(f"device={device} amp={amp} torch={torch.__version__} "
           f"cpu={platform.processor() or platform.machine()} threads={torch.get_num_threads()}")
     default_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # (a) is one core's work
     slow, fast = augmentation_throughput(torch.device(device), augment_images, batch)
+    decode, decode_crop = jpeg_throughput(jpeg_images)
     torch.set_num_threads(default_threads)
     print("\n(a) augmented images/s, CIFAR-shaped uint8, crop 32 pad 4 + flip + normalise, model "
           f"excluded, 1 CPU thread{' + the GPU' if device == 'cuda' else ''}:")
     print(f"    per-sample torchvision path: {slow:10.0f} img/s")
     print(f"    batched path:                {fast:10.0f} img/s   ({fast / slow:.1f}x)")
-    torch.set_num_threads(1)
-    decode, decode_crop = jpeg_throughput(jpeg_images)
-    torch.set_num_threads(default_threads)
     print("    large-image folders (ImageNet-Subset), one loader worker's work on 1 CPU thread, a "
           "photograph as a 500x375 JPEG:")
     print(f"    decode (PIL, as split-folder):   {decode:6.0f} img/s")
