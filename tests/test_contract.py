@@ -113,19 +113,24 @@ def test_herding_icarl_kd_and_nme_work_on_an_avalanche_style_model():
     model = AvalancheStyle()
     memory = HerdingMemoryPlugin(memory_per_class=3)
     distillation = ICaRLDistillationPlugin()
+    # lr 0.005 for 3 epochs, not the knife's edge of lr 0.05 for 2 (final NME 0.25-0.65 by seed
+    # and CPU kernels): over seeds 0-7 under AVX-512 and AVX2 kernels this setting gave a
+    # 4-class NME of 1.0 every time and a final 6-class NME of 0.50-1.0 (chance: 0.17)
     strategy = Naive(
-        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-        plugins=[memory, distillation], train_epochs=2, train_mb_size=16, device="cpu",
+        model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9),
+        plugins=[memory, distillation], train_epochs=3, train_mb_size=16, device="cpu",
         evaluator=EvaluationPlugin(accuracy_metrics(stream=True),
                                    nme_accuracy_metrics(stream=True, memory=memory)),
     )
+    nme = []
     for phase, experience in enumerate(bench.train_stream):
         strategy.train(experience)
         results = strategy.eval(bench.test_stream[: phase + 1])
+        nme.append(results["Top1_NME_Acc_Stream/eval_phase/test_stream/Task000"])
         assert distillation.num_old_classes == 2 * (phase + 1)  # read from IncrementalClassifier
     assert memory.seen_classes == list(range(6)) and len(memory) == 6 * 3
-    nme = results["Top1_NME_Acc_Stream/eval_phase/test_stream/Task000"]
-    assert 0.5 < nme <= 1.0  # separable synthetic classes; chance is 1/6
+    assert nme[1] >= 0.75  # 4 separable classes (chance 1/4)
+    assert 0.35 < nme[2] <= 1.0  # 6 classes; chance is 1/6
 
 
 def test_model_contract_doc_examples_build_working_backbones():

@@ -36,16 +36,37 @@ def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> bool:
     return float((a - b).abs().max()) <= tol * max(1.0, float(a.abs().max()))
 
 
+def _loss(out: torch.Tensor) -> torch.Tensor:
+    return (out * torch.linspace(-1, 1, out.shape[1])).sum() + (out ** 2).mean()
+
+
 def _step(agg: AggregatedBackbone, x: torch.Tensor, train: bool):
     agg.train(train)
     for a in agg.alphas:
         a.requires_grad_(True)
     out = agg(x)
-    loss = (out * torch.linspace(-1, 1, out.shape[1])).sum() + (out ** 2).mean()
-    loss.backward()
+    _loss(out).backward()
     grads = {n: p.grad.clone() for n, p in agg.named_parameters() if p.grad is not None}
     buffers = {n: b.clone() for n, b in agg.named_buffers()}
     return out.detach(), grads, buffers
+
+
+def _alpha_gradient_magnitudes(agg: AggregatedBackbone, x: torch.Tensor, train: bool) -> list[float]:
+    """Per level, the sum of |terms| that make up dL/da_k = sum((S_k - P_k) * dL/dx_k).
+
+    The a_k gradient is one sum over every element of a level's output, and its terms cancel:
+    float rounding in it is bounded by this magnitude, not by the gradient's own size (a kernel
+    that sums in another order, e.g. AVX-512 against AVX2, moves it by 1e-5 of its own size)."""
+    model = copy.deepcopy(agg).train(train)
+    h = model.input_norm(x) if model.input_norm is not None else x
+    parts = []
+    for stable, plastic, alpha in zip(model.stable_levels, model.plastic_levels, model.alphas):
+        out_s, out_p = stable(h), plastic(h)
+        h = alpha.detach() * out_s + (1 - alpha.detach()) * out_p
+        h.retain_grad()
+        parts.append((out_s.detach(), out_p.detach(), h))
+    _loss(h).backward()
+    return [float(((s.abs() + p.abs()) * mixed.grad.abs()).sum()) for s, p, mixed in parts]
 
 
 CASES = [  # (backbone, mode, train mode, input shape)
@@ -67,8 +88,14 @@ def test_fused_equals_plain(make_backbone, mode, train, shape):
     out_f, grads_f, buf_f = _step(fused, x, train)
     assert _close(out_p, out_f)
     assert set(grads_p) == set(grads_f) == {n for n, p in plain.named_parameters()}
+    alpha_terms = _alpha_gradient_magnitudes(plain, x, train)
     for name in grads_p:
-        assert _close(grads_p[name], grads_f[name]), name
+        if name.startswith("alphas."):
+            level = int(name.split(".")[1])
+            # float32 sums over this many terms in another order: 1e-6 of their magnitude
+            assert float((grads_p[name] - grads_f[name]).abs()) <= 1e-6 * alpha_terms[level], name
+        else:
+            assert _close(grads_p[name], grads_f[name]), name
     assert all(g.abs().sum() > 0 for n, g in grads_f.items() if n.startswith("alphas")), \
         "every a_k gets a gradient"
     for name in buf_p:  # running statistics updated identically (train) or untouched (eval)
