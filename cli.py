@@ -70,7 +70,7 @@ def spec_from_options(benchmark: str, phases: int, base_classes: int | None,
 
 
 def parse_phase_list(text: str) -> tuple[int, ...]:
-    from benchmarks.protocols import parse_phases
+    from benchmarks.plan.protocols import parse_phases
     return parse_phases(text)
 
 
@@ -171,31 +171,16 @@ def list_command() -> None:
 @click.option("--channels-last/--no-channels-last", "channels_last", default=None,
               help="Convolutions in the NHWC memory format [default: on for the CPU, where "
                    "it is faster, off for CUDA].")
-def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, methods, seeds,
-            preset, sets, epochs, out, device, quiet, dry_run, skip_bad_images, log,
-            executor, ray_address, gpus_per_run, max_parallel, retries, num_workers, amp,
-            compile_model, channels_last) -> None:
+def compare(ctx, **options) -> None:
     """Train and compare methods on one benchmark; finished runs are skipped, interrupted
     runs resume from their last finished phase. Several phase counts (--phases 5,10,25) run
     one protocol folder each plus a combined table."""
-    from benchmarks.compare import run_compare_protocols
-    from benchmarks.executors import make_executor
+    import benchmarks.compare as compare_module  # looked up at call time (tests wrap run_compare)
 
-    chosen = make_executor(executor, ray_address=ray_address, gpus_per_run=gpus_per_run,
-                           max_parallel=max_parallel, retries=retries)
-    try:
-        result = run_compare_protocols(
-            benchmark=benchmark, phases=parse_phase_list(phases), methods=methods, seeds=seeds,
-            preset=preset, sets=sets, epochs=epochs, data_root=data_root, out=out,
-            device=device, quiet=quiet, dry_run=dry_run, base_classes=base_classes,
-            class_order_seed=class_order_seed, skip_bad_images=skip_bad_images,
-            amp=amp, num_workers=num_workers, compile=compile_model,
-            channels_last=channels_last, echo=click.echo,
-            warn=lambda msg: click.echo(msg, err=True), log=log, executor=chosen)
-    finally:
-        chosen.close()
-    per_protocol = result[1] if isinstance(result, tuple) else [r for r in [result] if r]
-    failed = [line for r in per_protocol for line in r.failed]
+    request = compare_request(options)
+    hooks = compare_module.Hooks(echo=click.echo, warn=lambda msg: click.echo(msg, err=True))
+    outcome = compare_module.run_compare(request, hooks)
+    failed = outcome.failed if outcome is not None else []
     if failed:
         click.echo(f"{len(failed)} run(s) failed:", err=True)
         for line in failed:
@@ -203,6 +188,19 @@ def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, m
         click.echo("Run the same command again to redo only these (finished runs are skipped); "
                    "a run that diverged diverges again unless its settings change.", err=True)
         ctx.exit(1)
+
+
+def compare_request(options: dict):
+    """The CompareRequest of ``compare``'s options (click hands them over one by one)."""
+    from benchmarks.plan.request import CompareRequest, ExecutorChoice, SpeedOptions
+
+    o = dict(options)
+    speed = SpeedOptions(amp=o.pop("amp"), num_workers=o.pop("num_workers"),
+                         compile=o.pop("compile_model"), channels_last=o.pop("channels_last"))
+    executor = ExecutorChoice(o.pop("executor"), ray_address=o.pop("ray_address"),
+                              gpus_per_run=o.pop("gpus_per_run"),
+                              max_parallel=o.pop("max_parallel"), retries=o.pop("retries"))
+    return CompareRequest(speed=speed, executor=executor, **o)
 
 
 @cli.command()
@@ -215,9 +213,10 @@ def compare(ctx, benchmark, phases, base_classes, class_order_seed, data_root, m
               help="Write per_phase.md/.csv: the accuracy after every phase per method.")
 def report(out, against, per_phase) -> None:
     """Rebuild table.md, table.csv and the accuracy plot from saved runs (no training)."""
-    from benchmarks.paper.report import paper_reports
-    from benchmarks.protocols import is_protocols_dir, protocol_dirs, protocol_records
-    from benchmarks.report import rebuild_report
+    from benchmarks.plan.protocols import protocol_dirs
+    from benchmarks.report.combined import is_protocols_dir, protocol_records
+    from benchmarks.report.folder import rebuild_report
+    from benchmarks.report.paper.report import paper_reports
 
     warn = lambda msg: click.echo(msg, err=True)  # noqa: E731
     folders = ([p for p in protocol_dirs(out, sorted(protocol_records(out))).values()]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .checkpoint import checkpoint_path
+from .store.checkpoint import checkpoint_path
 
 
 @click.command()
@@ -29,7 +29,8 @@ from .checkpoint import checkpoint_path
 @click.option("--methods", default=None, help="Comma-separated [default: the default methods].")
 def main(benchmark: str, data_root: str | None, phases: int, preset: str, epochs: int,
          methods: str | None) -> None:
-    from .compare import run_compare
+    from .compare import Hooks, run_compare
+    from .plan.request import CompareRequest
 
     largest: dict[str, tuple[int, int]] = {}  # method -> (bytes, phase)
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,9 +41,10 @@ def main(benchmark: str, data_root: str | None, phases: int, preset: str, epochs
             if path.exists() and path.stat().st_size > largest.get(spec.method, (0, 0))[0]:
                 largest[spec.method] = (path.stat().st_size, phase)
 
-        result = run_compare(benchmark=benchmark, phases=phases, methods=methods, preset=preset,
-                             epochs=epochs, data_root=data_root, out=out, device="cpu",
-                             quiet=True, after_phase=measure)
+        result = run_compare(CompareRequest(benchmark=benchmark, phases=phases, methods=methods,
+                                            preset=preset, epochs=epochs, data_root=data_root,
+                                            out=out, device="cpu", quiet=True),
+                             Hooks(after_phase=measure))
         click.echo(f"{benchmark}, {phases} phases, preset {preset}, {epochs} epoch(s)/phase")
         click.echo("| method | largest checkpoint (MiB) | after phase |")
         click.echo("|---|---|---|")

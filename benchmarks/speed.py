@@ -41,6 +41,8 @@ import statistics
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
+from typing import Any
 
 import click
 import torch
@@ -215,12 +217,13 @@ def _cifar_shaped(per_class: int, classes: int, seed: int):
                         y.tolist())
 
 
-def measure(branch_mode: str, fused: bool, *, images_per_class: int, classes: int, epochs: int,
-            batch: int, device: str, amp: bool, channels_last: bool, phase: int,
-            count_flops: bool) -> dict[str, float | None]:
+def measure(branch_mode: str, fused: bool, shape: dict[str, int], *, device: str, amp: bool,
+            channels_last: bool, count_flops: bool) -> dict[str, float | None]:
     """Train the phases before ``phase`` (1 epoch each, untimed); in ``phase``, time ``epochs``
     epochs, then, with ``count_flops``, count the FLOPs of one more (untimed: counting is
-    slow)."""
+    slow). ``shape``: images_per_class, classes, epochs, batch, phase."""
+    images_per_class, classes, epochs = shape["images_per_class"], shape["classes"], shape["epochs"]
+    batch, phase = shape["batch"], shape["phase"]
     from avalanche.benchmarks import nc_benchmark
 
     from aanets_avalanche import AANetsStrategy, CosineIncrementalNet, resnet32
@@ -287,7 +290,7 @@ def paper_protocol_ratios(phase: int, lucir_level1: float, aanets_level1: float,
     phases: a two-branch one), weighed by the level-1 and level-2 images that ``compare
     --dry-run`` counts for the paper preset. Rows: (N, phases covered, ratio, level-2 images
     per level-1 image of AANets)."""
-    from benchmarks.plan import method_images, protocol_layout
+    from benchmarks.plan.planner import method_images, protocol_layout
 
     rows = []
     for n in PAPER_PROTOCOLS:
@@ -306,7 +309,7 @@ def paper_protocol_ratios(phase: int, lucir_level1: float, aanets_level1: float,
 
 def paper_protocol_setting() -> str:
     """The paper preset's memory and level-2 draws, as (e) weighs them."""
-    from benchmarks.plan import protocol_layout
+    from benchmarks.plan.planner import protocol_layout
 
     cfg = protocol_layout(benchmark="split-cifar100", phases=PAPER_PROTOCOLS[0], preset="paper").cfg
     memory = (f"{cfg.memory_total} exemplars in all" if cfg.memory_total is not None
@@ -342,9 +345,12 @@ def paper_protocol_setting() -> str:
               help="print (a) only: the input path's rates, e.g. to size --num-workers")
 @click.option("--child", default=None, hidden=True)
 @click.option("--count-flops/--no-count-flops", default=True, hidden=True)
-def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: int, batch: int,
-         device: str, amp: bool, channels_last: bool | None, threads: int, augment_images: int,
-         jpeg_images: int, input_only: bool, child: str | None, count_flops: bool) -> None:
+def main(**options: Any) -> None:
+    """Print the speed report (options: see the click decorators above)."""
+    o = SimpleNamespace(**options)
+    images_per_class, classes, phase, epochs, batch = (o.images_per_class, o.classes, o.phase,
+                                                       o.epochs, o.batch)
+    device, amp, channels_last, threads, repeats = o.device, o.amp, o.channels_last, o.threads, o.repeats
     if (classes - classes // 2) % phase:
         raise click.BadParameter(f"the {classes - classes // 2} classes after phase 0 do not "
                                  f"split evenly over {phase} phases", param_hint="--phase")
@@ -356,18 +362,18 @@ def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: 
         torch.set_num_threads(threads)
     shape = dict(images_per_class=images_per_class, classes=classes, epochs=epochs, batch=batch,
                  phase=phase)
-    if child is not None:
-        branch_mode, fused = VARIANTS[child]
-        print(json.dumps(measure(branch_mode, fused, device=device, amp=amp,
-                                 channels_last=channels_last, count_flops=count_flops, **shape)))
+    if o.child is not None:
+        branch_mode, fused = VARIANTS[o.child]
+        print(json.dumps(measure(branch_mode, fused, shape, device=device, amp=amp,
+                                 channels_last=channels_last, count_flops=o.count_flops)))
         return
 
     print(f"device={device} amp={amp} torch={torch.__version__} "
           f"cpu={platform.processor() or platform.machine()} threads={torch.get_num_threads()}")
     default_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # (a) is one core's work
-    slow, fast = augmentation_throughput(torch.device(device), augment_images, batch)
-    decode, decode_crop = jpeg_throughput(jpeg_images)
+    slow, fast = augmentation_throughput(torch.device(device), o.augment_images, batch)
+    decode, decode_crop = jpeg_throughput(o.jpeg_images)
     torch.set_num_threads(default_threads)
     print("\n(a) augmented images/s, CIFAR-shaped uint8, crop 32 pad 4 + flip + normalise, model "
           f"excluded, 1 CPU thread{' + the GPU' if device == 'cuda' else ''}:")
@@ -378,7 +384,7 @@ def main(images_per_class: int, classes: int, phase: int, epochs: int, repeats: 
     print(f"    decode (PIL, as split-folder):   {decode:6.0f} img/s")
     print(f"    decode + RandomResizedCrop(224): {decode_crop:6.0f} img/s   -> a GPU that trains "
           f"at R img/s needs about R / {decode_crop:.0f} workers (--num-workers)")
-    if input_only:
+    if o.input_only:
         return
 
     layout, other = ("NHWC", "NCHW") if channels_last else ("NCHW", "NHWC")

@@ -24,7 +24,7 @@ def smoke_digits():
 
     def get(phases: int):
         if phases not in built:
-            from benchmarks.config import load_config
+            from benchmarks.plan.config import load_config
             from benchmarks.streams import StreamSpec, build_stream
 
             cfg = load_config("smoke")

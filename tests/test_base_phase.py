@@ -3,9 +3,9 @@ it gets when it trains phase 0 itself, and a comparison trains that phase once."
 
 import pytest
 
-from benchmarks.base_phase import base_path, base_phase_holds
-from benchmarks.config import load_config
-from benchmarks.runner import RunSpec, run_one
+from benchmarks.run.base_phase import base_path, base_phase_holds
+from benchmarks.plan.config import load_config
+from benchmarks.run.runner import RunSpec, run_one
 
 PHASES = 1
 
@@ -43,7 +43,7 @@ def test_base_phase_is_not_adopted_across_flavours_seeds_or_settings(smoke_digit
 
 def test_runs_started_together_wait_for_the_first_of_their_group(smoke_digits, tmp_path):
     """What an executor that starts runs at once (Ray) holds back, and for whom."""
-    from benchmarks.checkpoint import checkpoint_path
+    from benchmarks.store.checkpoint import checkpoint_path
 
     cfg, _ = smoke_digits(PHASES)
     names = ["lucir", "replay", "aanets-lucir", "aanets-icarl", "icarl", "aanets-lucir-dualfree"]
@@ -85,7 +85,7 @@ def test_adopting_refuses_another_flavour_or_a_later_phase():
 def test_compare_trains_the_base_phase_once_and_cleans_up(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import benchmarks.base_phase as base_phase
+    import benchmarks.run.base_phase as base_phase
     from cli import cli
 
     saved = []
@@ -99,7 +99,7 @@ def test_compare_trains_the_base_phase_once_and_cleans_up(tmp_path, monkeypatch)
         "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert len(saved) == 1 and not (out / "checkpoints").exists()
-    from benchmarks.records import load_record
+    from benchmarks.store.records import load_record
     froms = {m: load_record(out / f"runs/{m}/seed1.json")["base_phase_from"]
              for m in ("aanets-lucir", "lucir", "aanets-lucir-dualfree")}
     assert froms == {"aanets-lucir": None, "lucir": "aanets-lucir", "aanets-lucir-dualfree": "aanets-lucir"}

@@ -8,10 +8,11 @@ import pickle
 import pytest
 import torch
 
-from benchmarks.checkpoint import (CheckpointError, UnsafeCheckpoint, checkpoint_path,
+from benchmarks.store.checkpoint import (CheckpointError, UnsafeCheckpoint, checkpoint_path,
                                    read_checkpoint_meta)
 from benchmarks.methods import list_methods
-from benchmarks.runner import RunSpec, run_one
+from benchmarks.plan.cells import RunSpec
+from benchmarks.run.runner import run_one
 
 PHASES = 1
 
@@ -67,7 +68,7 @@ def test_foreign_class_is_refused_by_the_safe_loader(tmp_path):
 
 
 def test_a_reference_can_only_name_the_two_tables():
-    from benchmarks.checkpoint import _resolve_reference
+    from benchmarks.store.checkpoint import _resolve_reference
     with pytest.raises(CheckpointError, match="unknown kind"):
         _resolve_reference("__dict__", 0)
 
@@ -81,7 +82,7 @@ def test_checkpoint_of_the_old_full_pickle_format_is_refused(tmp_path):
 
 def test_state_the_safe_loader_would_refuse_is_reported_when_saving(smoke_digits, tmp_path,
                                                                     monkeypatch):
-    import benchmarks.checkpoint as checkpoint_module
+    import benchmarks.store.checkpoint as checkpoint_module
 
     cfg, bench = smoke_digits(PHASES)
     without_sgd = tuple(n for n in checkpoint_module.ALLOWED_GLOBALS if n != "torch.optim.sgd.SGD")

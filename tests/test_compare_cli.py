@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import benchmarks.runner as runner_module
-from benchmarks.records import load_record
+import benchmarks.run.runner as runner_module
+from benchmarks.store.records import load_record
 from cli import cli
 
 BASE = ["compare", "--benchmark", "split-digits", "--phases", "5", "--preset", "smoke",

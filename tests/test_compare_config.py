@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmarks.compare import parse_seeds
-from benchmarks.config import PRESET_DIR, list_presets, load_config, scale_milestones
+from benchmarks.plan.request import parse_seeds
+from benchmarks.plan.config import PRESET_DIR, list_presets, load_config, scale_milestones
 from benchmarks.errors import UserError
 from benchmarks.methods import DEFAULT_METHODS, METHODS, get_method, memory_plan, parse_methods
 
@@ -39,7 +39,7 @@ def test_paper_budget_per_phase_equals_the_reference_formula(nb_cl):
     """base_trainer.py: nb_protos_cl = ceil(nb_protos * 100 / nb_cl / (iteration + 1)), where
     iteration + 1 phases of nb_cl classes have been seen (B50: iteration starts at 50/nb_cl - 1)."""
     from aanets_avalanche.plugins import HerdingMemoryPlugin
-    from benchmarks.plan import budget_per_class
+    from benchmarks.plan.planner import budget_per_class
 
     c = load_config("paper", backbone="resnet32")
     memory = HerdingMemoryPlugin(c.memory_per_class, c.memory_total)
@@ -159,7 +159,7 @@ def test_preset_from_a_file_of_ones_own(tmp_path):
 
 
 def test_run_key_ignores_settings_that_do_not_reach_the_method():
-    from benchmarks.runner import RunSpec
+    from benchmarks.run.runner import RunSpec
 
     def key(method, *sets):
         cfg = load_config("smoke", sets=list(sets))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.compare import run_compare
-from benchmarks.records import load_record
+from benchmarks.compare import Hooks, run_compare
+from benchmarks.plan.request import CompareRequest
+from benchmarks.store.records import load_record
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = dict(benchmark="split-digits", phases=5, methods="naive,replay", seeds="4", preset="smoke",
@@ -23,7 +24,7 @@ class Interrupted(Exception):
 
 
 def test_resume_in_a_new_process(tmp_path):
-    straight = run_compare(**ARGS, out=tmp_path / "straight")
+    straight = run_compare(CompareRequest(**ARGS, out=tmp_path / "straight"))
     assert sorted(straight.trained) == [("naive", 4), ("replay", 4)]
 
     out = tmp_path / "resumed"
@@ -33,7 +34,7 @@ def test_resume_in_a_new_process(tmp_path):
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        run_compare(**ARGS, out=out, after_phase=kill)
+        run_compare(CompareRequest(**ARGS, out=out), Hooks(after_phase=kill))
     assert (out / "runs/naive/seed4.json").exists()
     assert (out / "checkpoints/replay/seed4.pt").exists()
 

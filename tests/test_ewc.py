@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from benchmarks.methods import get_method
 from benchmarks.methods.ewc import BoundedFisherEWCPlugin
 from benchmarks.errors import RunDiverged
-from benchmarks.progress import EpochProgress
+from benchmarks.run.progress import EpochProgress
 
 
 def penalties_per_phase(strategy, stream):
@@ -82,9 +82,9 @@ def test_a_non_finite_epoch_loss_stops_the_run_with_its_phase_and_epoch():
 
 
 def test_a_diverging_run_names_its_method_and_seed_and_writes_no_record(tmp_path, smoke_digits):
-    from benchmarks.config import load_config
-    from benchmarks.records import find_divergences
-    from benchmarks.runner import RunSpec, run_one
+    from benchmarks.plan.config import load_config
+    from benchmarks.store.records import find_divergences
+    from benchmarks.run.runner import RunSpec, run_one
 
     _, bench = smoke_digits(1)
     cfg = load_config("smoke", sets=["train.lr=1e30"])
@@ -101,8 +101,8 @@ def test_compare_reports_a_diverged_run_and_finishes_the_others(tmp_path):
 
     from cli import cli
 
-    from benchmarks.records import divergence_path, save_divergence
-    from benchmarks.report import rebuild_report
+    from benchmarks.store.records import divergence_path, save_divergence
+    from benchmarks.report.folder import rebuild_report
 
     out = tmp_path / "o"
     save_divergence(out, "naive", 1, None, "naive seed 1: an earlier attempt")  # its success clears it

@@ -20,10 +20,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from benchmarks.checkpoint import checkpoint_path
-from benchmarks.compare import run_compare
+from benchmarks.store.checkpoint import checkpoint_path
+from benchmarks.compare import Hooks, run_compare
+from benchmarks.plan.request import CompareRequest
 from benchmarks.errors import UserError
-from benchmarks.records import RecordError, load_record, record_path
+from benchmarks.store.records import RecordError, load_record, record_path
 from cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,9 +43,10 @@ def interrupt_after(phase: int):
     return hook
 
 
-def compare(out: Path, messages: list[str] | None = None, **kw):
+def compare(out: Path, messages: list[str] | None = None, after_phase=None, **kw):
     sink = messages.append if messages is not None else (lambda _m: None)
-    return run_compare(**{**ARGS, **kw}, out=out, echo=sink, warn=sink)
+    return run_compare(CompareRequest(**{**ARGS, **kw}, out=out),
+                       Hooks(echo=sink, warn=sink, after_phase=after_phase))
 
 
 def interrupted_run(out: Path, **kw) -> Path:
@@ -263,7 +265,7 @@ def test_stale_temp_files_of_a_killed_process_are_removed(finished, tmp_path):
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
 def test_report_on_a_full_or_read_only_disk_is_one_line_and_changes_nothing(
         code, finished, tmp_path, monkeypatch):
-    import benchmarks.io as io_module
+    import benchmarks.store.io as io_module
 
     out = copy_tree(finished, tmp_path / "out")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -282,7 +284,7 @@ def test_report_on_a_full_or_read_only_disk_is_one_line_and_changes_nothing(
 
 def test_compare_on_a_full_disk_is_one_line_and_keeps_the_finished_runs(
         finished, tmp_path, monkeypatch):
-    import benchmarks.io as io_module
+    import benchmarks.store.io as io_module
 
     out = copy_tree(finished, tmp_path / "out")
     runs_before = {p: p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file()}
@@ -340,7 +342,7 @@ def test_sigint_exits_130_and_the_same_command_resumes(tmp_path):
 def test_interrupt_exits_130_with_a_resume_hint(monkeypatch):
     import benchmarks.compare as compare_module
 
-    def interrupted(**_kw):
+    def interrupted(*_args, **_kw):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(compare_module, "run_compare", interrupted)
@@ -509,7 +511,7 @@ def test_input_size_is_the_most_common_size_not_the_first_image(tmp_path):
 
 
 def test_a_lock_left_by_a_dead_process_says_how_to_clear_it(tmp_path):
-    from benchmarks.lock import OWNER_NAME, describe_holder
+    from benchmarks.store.lock import OWNER_NAME, describe_holder
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True).stdout)
     (tmp_path / OWNER_NAME).write_text(json.dumps(

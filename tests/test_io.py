@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from benchmarks.io import (atomic_write_json, atomic_write_text, atomic_write_with,
+from benchmarks.store.io import (atomic_write_json, atomic_write_text, atomic_write_with,
                            leftover_temp_files)
 
 

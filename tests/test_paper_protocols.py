@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks.errors import UserError
-from benchmarks.paper import load_published, paper_dataset
-from benchmarks.paper.report import paper_reports
-from benchmarks.protocols import parse_phases
-from benchmarks.records import find_record_files, load_record
+from benchmarks.report.paper import load_published, paper_dataset
+from benchmarks.report.paper.report import paper_reports
+from benchmarks.plan.protocols import parse_phases
+from benchmarks.store.records import find_record_files, load_record
 from cli import cli
 
 
@@ -82,7 +82,7 @@ def test_report_against_paper_differs_only_for_the_papers_setting(protocols, tmp
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(_as_paper_run(load_record(path), reduced=reduced)))
     published = tmp_path / "published.csv"
-    header = (Path(__file__).parents[1] / "benchmarks/paper/published.csv").read_text().splitlines()[0]
+    header = (Path(__file__).parents[1] / "benchmarks/report/paper/published.csv").read_text().splitlines()[0]
     published.write_text(header + "\nCIFAR-100,B50,5,lucir,LUCIR (test row),avg_incremental_accuracy,"
                          "50.0,,a test fixture, not the paper\n")
     markdown, written = paper_reports(folder, against="paper", published_csv=published)

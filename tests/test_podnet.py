@@ -291,7 +291,7 @@ def test_three_phase_podnet_on_fashion_mnist_beats_chance_widely(shared_data, br
 def test_podnet_methods_take_podnets_options_from_the_preset(preset, backbone, expected):
     from types import SimpleNamespace
 
-    from benchmarks.config import load_config
+    from benchmarks.plan.config import load_config
     from benchmarks.methods import DEFAULT_METHODS, get_method
 
     cfg = load_config(preset, backbone=backbone)
@@ -313,8 +313,9 @@ def test_podnet_methods_take_podnets_options_from_the_preset(preset, backbone, e
 def test_interrupted_aanets_podnet_run_resumes_with_the_same_numbers(tmp_path):
     from test_runner_resume import PHASES, Interrupted, interrupt_after, numbers
 
-    from benchmarks.config import load_config
-    from benchmarks.runner import RunSpec, run_one
+    from benchmarks.plan.config import load_config
+    from benchmarks.plan.cells import RunSpec
+    from benchmarks.run.runner import run_one
     from benchmarks.streams import StreamSpec, build_stream
 
     cfg = load_config("smoke")

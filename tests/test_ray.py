@@ -11,15 +11,17 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
 
 import benchmarks.compare as compare_module
-from benchmarks.compare import run_compare
+from benchmarks.compare import Hooks, run_compare
+from benchmarks.plan.request import CompareRequest
 from benchmarks.errors import UserError
-from benchmarks.executors import make_executor
-from benchmarks.records import load_record
+from benchmarks.run.executors import make_executor
+from benchmarks.store.records import load_record
 from cli import cli
 
 GRID = dict(benchmark="split-digits", phases=5, methods="aanets-lucir,replay", seeds="1,2",
@@ -43,7 +45,7 @@ def local_ray():
 
 
 def test_grid_equals_in_process_and_a_killed_worker_resumes(local_ray, tmp_path):
-    local = run_compare(**GRID, out=tmp_path / "local")
+    local = run_compare(CompareRequest(**GRID, out=tmp_path / "local"))
     assert len(local.trained) == 4
 
     victim = ("aanets-lucir", 2)
@@ -63,7 +65,8 @@ def test_grid_equals_in_process_and_a_killed_worker_resumes(local_ray, tmp_path)
             time.sleep(300)
 
     executor = make_executor("ray", retries=2, on_event=kill_victim)
-    result = run_compare(**GRID, out=tmp_path / "ray", executor=executor, after_phase=hold_victim)
+    result = run_compare(CompareRequest(**GRID, out=tmp_path / "ray"), Hooks(after_phase=hold_victim),
+                         executor)
 
     assert killed, "the victim's phase-2 event never reached the driver"
     assert result.failed == []
@@ -84,9 +87,9 @@ def test_methods_of_a_group_share_one_base_phase(local_ray, tmp_path):
     """lucir trains phase 0 and keeps it; aanets-lucir of the same seed starts only then and
     adopts it, as in-process: the same records, one phase 0 trained."""
     grid = {**GRID, "methods": "lucir,aanets-lucir,replay", "seeds": "1"}
-    local = run_compare(**grid, out=tmp_path / "local")
+    local = run_compare(CompareRequest(**grid, out=tmp_path / "local"))
     events = []
-    result = run_compare(**grid, out=tmp_path / "ray",
+    result = run_compare(CompareRequest(**grid, out=tmp_path / "ray"),
                          executor=make_executor("ray", on_event=events.append))
     assert result.failed == [] and sorted(result.trained) == sorted(local.trained)
     seen = [(e.method, e.kind, e.phase) for e in events if e.kind in ("started", "phase")]
@@ -101,10 +104,10 @@ def test_methods_of_a_group_share_one_base_phase(local_ray, tmp_path):
 
 
 def test_a_diverged_cell_is_noted_by_the_driver_and_listed_under_the_table(local_ray, tmp_path):
-    from benchmarks.records import find_divergences
+    from benchmarks.store.records import find_divergences
 
     grid = {**GRID, "methods": "naive,ewc", "seeds": "1", "sets": ["methods.ewc.ewc_lambda=1e30"]}
-    result = run_compare(**grid, out=tmp_path, executor=make_executor("ray"))
+    result = run_compare(CompareRequest(**grid, out=tmp_path), executor=make_executor("ray"))
     assert result.trained == [("naive", 1)] and len(result.failed) == 1
     assert [(n["method"], n["seed"]) for n in find_divergences(tmp_path)] == [("ewc", 1)]
     assert "- ewc seed 1: the training loss is" in (tmp_path / "table.md").read_text()
@@ -120,7 +123,7 @@ def test_a_raising_cell_is_reported_others_finish_and_a_rerun_redoes_it(local_ra
             raise RuntimeError("cell exploded\nsecond line")
 
     monkeypatch.setattr(compare_module, "run_compare",
-                        lambda **kw: real_compare(**kw, after_phase=explode))
+                        lambda request, hooks: real_compare(request, replace(hooks, after_phase=explode)))
     failed = CliRunner().invoke(cli, [*CLI_GRID, "--device", "cpu", "--out", str(out)])
     assert failed.exit_code == 1, failed.output
     assert "1 run(s) failed:\n  naive seed 1 (split-digits, 5 phases): RuntimeError: cell " \

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from benchmarks import records
-from benchmarks.records import (RecordError, average_forgetting, load_record, save_record,
+from benchmarks.store import records
+from benchmarks.store.records import (RecordError, average_forgetting, load_record, save_record,
                                 validate_record)
 
 
@@ -97,7 +97,7 @@ def test_average_forgetting_standard_definition():
 
 def test_divergence_notes_list_only_runs_without_a_record(tmp_path):
     """What the tables say diverged: well-formed notes whose run has no record."""
-    from benchmarks.records import divergence_path, find_divergences, save_divergence
+    from benchmarks.store.records import divergence_path, find_divergences, save_divergence
 
     save_divergence(tmp_path, "ewc", 2, "k", "ewc seed 2: the training loss is nan; lower it")
     save_divergence(tmp_path, "naive", 1, "k", "naive seed 1: diverged once, then finished")

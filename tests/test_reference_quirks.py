@@ -122,7 +122,7 @@ def test_quirk5_nme_flip():
 
 
 def test_quirk5_nme_flip_follows_the_switch_and_the_backbone(runs):
-    from benchmarks.config import load_config
+    from benchmarks.plan.config import load_config
     from benchmarks.methods import get_method
 
     assert runs["lucir", True].strategy.memory.nme_flip == "channels"

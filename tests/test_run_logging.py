@@ -10,10 +10,10 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from benchmarks import run_logging
+from benchmarks.run import run_logging
 from benchmarks.errors import UserError
-from benchmarks.progress import progress_mode
-from benchmarks.records import load_record
+from benchmarks.run.progress import progress_mode
+from benchmarks.store.records import load_record
 from cli import cli
 
 
@@ -76,12 +76,14 @@ def test_progress_mode_follows_the_terminal():
 
 
 def test_log_kinds_are_checked_before_any_training(monkeypatch):
-    assert run_logging.parse_log_kinds(["csv", "csv", " CSV"]) == ("csv",)
+    from benchmarks.plan import request
+
+    assert request.parse_log_kinds(["csv", "csv", " CSV"]) == ("csv",)
     with pytest.raises(UserError, match="unknown --log 'mlflow'"):
-        run_logging.parse_log_kinds(["mlflow"])
-    monkeypatch.setattr(run_logging.importlib.util, "find_spec", lambda name: None)
+        request.parse_log_kinds(["mlflow"])
+    monkeypatch.setattr(request.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserError, match="--log tensorboard needs the tensorboard package"):
-        run_logging.parse_log_kinds(["tensorboard"])
+        request.parse_log_kinds(["tensorboard"])
     result = CliRunner().invoke(cli, ["compare", "--benchmark", "split-digits", "--log", "mlflow"])
     assert result.exit_code == 2 and "Invalid value for '--log'" in result.output
 
@@ -115,7 +117,7 @@ def test_epoch_bar_shows_the_epochs_mean_loss_and_lr():
 
     import torch
 
-    from benchmarks.progress import EpochProgress
+    from benchmarks.run.progress import EpochProgress
 
     strategy = SimpleNamespace(train_epochs=2, optimizer=SimpleNamespace(param_groups=[{"lr": 0.01}]))
     epochs = EpochProgress(enabled=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.checkpoint import checkpoint_path
-from benchmarks.config import load_config
+from benchmarks.store.checkpoint import checkpoint_path
+from benchmarks.plan.config import load_config
 from benchmarks.errors import UserError
-from benchmarks.records import load_record, record_path
-from benchmarks.runner import RunSpec, run_one
+from benchmarks.store.records import load_record, record_path
+from benchmarks.plan.cells import RunSpec
+from benchmarks.run.runner import run_one
 
 PHASES = 5
 

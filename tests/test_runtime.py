@@ -6,9 +6,10 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.compare import canonical_command
+from benchmarks.plan.planner import canonical_command
+from benchmarks.plan.request import CompareRequest
 from benchmarks.errors import UserError
-from benchmarks.runtime import SpeedOptions, auto_workers, key_part
+from benchmarks.run.runtime import SpeedOptions, auto_workers, key_part
 
 BATCHED = SimpleNamespace(input_pipeline="batched", per_sample_random=False)
 PER_SAMPLE = SimpleNamespace(input_pipeline="per-sample", per_sample_random=True)
@@ -41,7 +42,7 @@ def test_channels_last_reaches_baselines_and_our_strategies(method, smoke_digits
     import torch
 
     from benchmarks.methods import get_method
-    from benchmarks.runtime import apply
+    from benchmarks.run.runtime import apply
 
     cfg, bench = smoke_digits(5)
     strategy = get_method(method).factory(cfg, bench, torch.device("cpu"), None)
@@ -62,11 +63,11 @@ def test_negative_workers_are_refused():
 
 
 def test_canonical_command_spells_out_the_switches():
-    command = canonical_command(benchmark="split-digits", phases=1, methods=["lucir"], seeds=[1],
-                                preset="smoke", epochs=None, data_root=None, out=Path("o"),
-                                device="cpu", base_classes=None, class_order_seed=1993,
-                                speed=SpeedOptions(amp=True, num_workers=2, compile=True,
-                                                   channels_last=False))
+    request = CompareRequest(benchmark="split-digits", phases=1, methods=["lucir"], seeds=[1],
+                             preset="smoke", device="cpu",
+                             speed=SpeedOptions(amp=True, num_workers=2, compile=True,
+                                                channels_last=False))
+    command = canonical_command(request, 1, Path("o"))
     assert command.endswith("--device cpu --num-workers 2 --amp --compile --no-channels-last")
 
 
@@ -83,7 +84,7 @@ def test_cli_refuses_negative_workers_before_training(tmp_path):
 
 def test_compare_trains_with_two_loader_workers_on_the_cpu(tmp_path):
     """Workers for level 1, evaluation, herding, imprinting and the level-2 pass."""
-    from benchmarks.records import load_record
+    from benchmarks.store.records import load_record
     from cli import cli
 
     out = tmp_path / "o"

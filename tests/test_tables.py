@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from benchmarks import plots, tables
+from benchmarks.report import plots, tables
 from test_records import make_record
 
 

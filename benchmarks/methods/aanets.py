@@ -4,20 +4,17 @@ methods and the dual-branch ablation, all ``aanets_avalanche.AANetsStrategy``.""
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 from .common import batch_augmentation, make_backbone
-from .registry import register
+from .registry import Settings, register
 
 # The fused two-branch forward (aanets_avalanche/models/fused.py) computes the same numbers; it
 # is used where `python -m benchmarks.speed` measured it faster (see docs/speed.md).
 FUSED_BRANCHES = False
 
-if TYPE_CHECKING:  # pragma: no cover
-    from benchmarks.config import RunConfig
 
 
-def _aanets(cfg: "RunConfig", bench, device, evaluator, *, flavour: str, branch_mode: str):
+def _aanets(cfg: Settings, bench, device, evaluator, *, flavour: str, branch_mode: str):
     from aanets_avalanche import AANetsStrategy
     from aanets_avalanche.models import CosineIncrementalNet
     model = CosineIncrementalNet(make_backbone(bench))

@@ -3,12 +3,11 @@ the preset's SGD and its per-phase lr schedule."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch.nn as nn
 
-if TYPE_CHECKING:  # pragma: no cover
-    from benchmarks.config import RunConfig
+from .registry import Settings
 
 
 def in_channels(bench: Any) -> int:
@@ -27,7 +26,7 @@ def make_backbone(bench: Any, name: str | None = None):
     return build_backbone(name or bench.backbone, in_channels(bench), input_norm=input_norm)
 
 
-def batch_augmentation(cfg: "RunConfig", bench: Any):
+def batch_augmentation(cfg: Settings, bench: Any):
     """The stream's per-mini-batch augmentation plus the preset's ColorJitter brightness
     (``data.color_jitter``); None on the per-sample path, where the datasets augment."""
     augmentation = getattr(bench, "augmentation", None)
@@ -38,7 +37,7 @@ def batch_augmentation(cfg: "RunConfig", bench: Any):
     return dataclasses.replace(augmentation, brightness=jitter)
 
 
-def augmentation_plugins(cfg: "RunConfig", bench: Any) -> list[Any]:
+def augmentation_plugins(cfg: Settings, bench: Any) -> list[Any]:
     """The batched path's per-mini-batch augmentation, as a plugin any strategy can take."""
     augmentation = batch_augmentation(cfg, bench)
     if augmentation is None:
@@ -71,12 +70,12 @@ def feature_classifier(bench: Any, *, incremental: bool) -> FeatureClassifier:
     return FeatureClassifier(backbone, head)
 
 
-def sgd(cfg: "RunConfig", params):
+def sgd(cfg: Settings, params):
     import torch
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def schedule(cfg: "RunConfig", optimizer):
+def schedule(cfg: Settings, optimizer):
     """Per-phase MultiStepLR (or cosine annealing over the phase's epochs, as the preset says),
     stepped at the end of each epoch, reset at each phase."""
     import torch
@@ -89,7 +88,7 @@ def schedule(cfg: "RunConfig", optimizer):
     return LRSchedulerPlugin(sched, reset_scheduler=True, reset_lr=True, step_granularity="epoch")
 
 
-def common_kwargs(cfg: "RunConfig", device, evaluator) -> dict[str, Any]:
+def common_kwargs(cfg: Settings, device, evaluator) -> dict[str, Any]:
     return dict(train_mb_size=cfg.batch_size, train_epochs=cfg.epochs,
                 eval_mb_size=cfg.eval_batch_size, device=device, evaluator=evaluator)
 

@@ -10,13 +10,10 @@ epochs, lr, weight decay, batch and memory come from the preset's train and memo
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 from .common import batch_augmentation, make_backbone
-from .registry import register
+from .registry import Settings, register
 
-if TYPE_CHECKING:  # pragma: no cover
-    from benchmarks.config import RunConfig
 
 PODNET_BACKBONES = {"resnet32": "podnet-resnet32", "resnet18": "podnet-resnet18"}
 
@@ -36,11 +33,11 @@ PODNET_DEFAULTS = {
 }
 
 
-def podnet_param(cfg: "RunConfig", name: str):
+def podnet_param(cfg: Settings, name: str):
     return cfg.method_param("podnet", name, PODNET_DEFAULTS[name])
 
 
-def _podnet(cfg: "RunConfig", bench, device, evaluator, *, branch_mode: str):
+def _podnet(cfg: Settings, bench, device, evaluator, *, branch_mode: str):
     from aanets_avalanche import PODNetStrategy, ProxyIncrementalNet
     backbone = make_backbone(bench, PODNET_BACKBONES.get(bench.backbone, "podnet-resnet32"))
     batch = podnet_param(cfg, "batch_size")

@@ -8,14 +8,15 @@ Modules beside this one register the methods: aanets.py (our library), baselines
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from benchmarks.errors import UserError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from benchmarks.config import RunConfig
 
-Factory = Callable[["RunConfig", Any, Any, Any], Any]
+# A method reads the run's frozen settings (plan/config.py's RunConfig) and never imports them:
+# plan/ stands above methods/, which must not reach back up for a type.
+Settings = Any
+Factory = Callable[[Settings, Any, Any, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def parse_methods(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def memory_plan(info: MethodInfo, cfg: "RunConfig", num_classes: int) -> dict[str, Any]:
+def memory_plan(info: MethodInfo, cfg: Settings, num_classes: int) -> dict[str, Any]:
     """What memory a method gets, for the run record (same budget for every method)."""
     if info.memory == "per_class":
         if cfg.memory_total is not None:

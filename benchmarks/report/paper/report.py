@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..errors import UserError
-from ..io import atomic_write_text
-from ..protocols import is_protocols_dir, protocol_records, write_combined
-from ..records import usable_records
+from ...errors import UserError
+from ...store.io import atomic_write_text
+from ..combined import is_protocols_dir, protocol_records, write_combined
+from ...store.records import usable_records
 from . import load_published
 from .table import per_phase_frame, render_against, render_per_phase
 

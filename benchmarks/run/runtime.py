@@ -23,28 +23,13 @@ time), while amp and compile are recorded as not applied to them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .errors import UserError
+from ..plan.request import SpeedOptions
 
 MAX_AUTO_WORKERS = 8
-
-
-@dataclass(frozen=True)
-class SpeedOptions:
-    """The command line's speed switches; ``num_workers=None`` = chosen from the CPU count."""
-
-    amp: bool = False
-    num_workers: int | None = None
-    compile: bool = False
-    channels_last: bool | None = None  # None: on for the CPU, off for CUDA
-
-    def __post_init__(self) -> None:
-        if self.num_workers is not None and self.num_workers < 0:
-            raise UserError(f"--num-workers must be 0 or more (got {self.num_workers})")
 
 
 def auto_workers(bench: Any) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from avalanche.core import SupervisedPlugin
 from tqdm.auto import tqdm
 
-from .errors import RunDiverged
+from ..errors import RunDiverged
 
 MODES = ("bars", "lines", "off")
 

@@ -1,6 +1,6 @@
 """Presets (YAML files) -> one frozen RunConfig, with typed ``--set key=value`` overrides.
 
-A value enters once, here: the preset file (one of benchmarks/presets/ by name, or a path to a
+A value enters once, here: the preset file (one of benchmarks/plan/presets/ by name, or a path to a
 .yaml file of the user's own), then the backbone section of that preset (e.g. the
 ImageNet-Subset settings for resnet18), then the user's overrides. Every setting has a dotted
 key (``train.epochs``, ``memory.total``, ``aanets.fusion_lr``, ``methods.lwf.alpha``, ...), a
@@ -10,6 +10,7 @@ Everything below (methods, runner) reads the resulting frozen object and nothing
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -20,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from .errors import UserError
+from ..errors import UserError
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 SCHEDULES = ("multistep", "cosine")
@@ -196,13 +197,13 @@ def list_presets() -> list[tuple[str, str]]:
 
 
 def preset_file(preset: str) -> Path:
-    """A preset name (benchmarks/presets/<name>.yaml) or a path to a .yaml file."""
+    """A preset name (benchmarks/plan/presets/<name>.yaml) or a path to a .yaml file."""
     if preset.endswith((".yaml", ".yml")) or "/" in preset or "\\" in preset:
         path = Path(preset).expanduser()
         if not path.is_file():
             raise UserError(f"preset file {preset} does not exist")
         return path
-    names = [name for name, _ in list_presets()]
+    names = sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))  # by name: nothing read
     if preset not in names:
         raise UserError(f"unknown preset {preset!r}; choose one of: {', '.join(names)}, "
                         "or give the path of a .yaml file")
@@ -217,6 +218,25 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"preset file {path} is not a mapping")
     return data
+
+
+@dataclass(frozen=True)
+class PresetSource:
+    """A preset file read once: planning derives every protocol's config from this copy."""
+
+    name: str
+    path: Path
+    data: Mapping[str, Any]
+    own_file: bool  # the user's own .yaml, not one of benchmarks/plan/presets/
+
+
+def read_preset(preset: str | PresetSource) -> PresetSource:
+    """Find and read a preset (a name or a .yaml path); a PresetSource is returned as it is."""
+    if isinstance(preset, PresetSource):
+        return preset
+    path = preset_file(preset)
+    return PresetSource(name=path.stem, path=path, data=MappingProxyType(_read_yaml(path)),
+                        own_file=path.resolve().parent != PRESET_DIR)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -320,19 +340,19 @@ def valid_keys(method_params: Mapping[str, Mapping[str, Any]]) -> list[str]:
 # ----------------------------------------------------------------------------- loading
 
 
-def load_config(preset: str, *, backbone: str | None = None,
+def load_config(preset: str | PresetSource, *, backbone: str | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 sets: Sequence[str] = ()) -> RunConfig:
     """Build the frozen config: preset file -> backbone section -> overrides -> ``--set`` items.
 
-    ``overrides`` take field names (``epochs``; None = not given), ``sets`` take
+    ``preset``: a name, a .yaml path, or a PresetSource already read (read_preset), which is
+    not read again. ``overrides`` take field names (``epochs``; None = not given), ``sets`` take
     ``dotted.key=value`` text. Changing ``train.epochs`` rescales the lr milestones (level 1,
     and level 2 when it has its own) proportionally unless they are set too.
     """
-    path = preset_file(preset)
-    own_file = path.resolve().parent != PRESET_DIR
-    name = path.stem
-    data = _read_yaml(path)
+    source = read_preset(preset)
+    path, own_file, name = source.path, source.own_file, source.name
+    data = copy.deepcopy(dict(source.data))  # the source serves every protocol unchanged
     if backbone and backbone in (data.get("backbones") or {}):
         data = _merge(data, data["backbones"][backbone])
 
@@ -452,6 +472,7 @@ def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
                 image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order)
 
 
-__all__ = ["BY_KEY", "PRESET_DIR", "RunConfig", "SETTINGS", "Setting", "list_presets", "stream_settings",
-           "load_config", "parse_set", "preset_file", "scale_milestones", "valid_keys"]
+__all__ = ["BY_KEY", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS", "Setting", "list_presets",
+           "load_config", "parse_set", "preset_file", "read_preset", "scale_milestones",
+           "stream_settings", "valid_keys"]
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..errors import RunDiverged
+from ...errors import RunDiverged
 from . import Job, Outcome
-from .cell import Cell, run_cell
+from ...plan.cells import Cell
+from .cell import run_cell
 
 
 class LocalExecutor:

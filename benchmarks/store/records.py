@@ -1,6 +1,6 @@
 """The run record: one JSON file per (method, seed), its schema, atomic write, load, validation.
 
-A record is only ever written complete (``benchmarks.io.atomic_write_json``), so a
+A record is only ever written complete (``benchmarks.store.io.atomic_write_json``), so a
 file that fails validation is damage (disk full, manual edit, a foreign file), never a run in
 progress; callers report it and redo the run, they never use it.
 """

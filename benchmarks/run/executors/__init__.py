@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from ..errors import UserError
-from .cell import Cell, run_cell, stream_for
+from ...errors import UserError
+from ...plan.cells import Cell
+from ...plan.request import EXECUTORS, ExecutorChoice
+from .cell import run_cell, stream_for
 
-EXECUTORS = ("local", "ray")
 RAY_INSTALL_HINT = 'pip install -e ".[harness,ray]"  (or: pip install ray)'
 
 
@@ -31,7 +32,7 @@ class Job:
 
     out_dir: Path
     command: str
-    progress: str = "bars"                  # "bars", "lines" or "off" (benchmarks/progress.py)
+    progress: str = "bars"                  # "bars", "lines" or "off" (benchmarks/run/progress.py)
     echo: Callable[[str], None] = print     # progress lines
     say: Callable[[str], None] = print      # summary lines (silent with --quiet)
     warn: Callable[[str], None] = print
@@ -80,5 +81,12 @@ def make_executor(name: str = "local", *, ray_address: str | None = None,
     raise UserError(f"unknown executor {name!r}; use one of: {', '.join(EXECUTORS)}")
 
 
-__all__ = ["Cell", "EXECUTORS", "Executor", "Job", "Outcome", "make_executor", "run_cell",
-           "stream_for"]
+def executor_for(choice: ExecutorChoice) -> Executor:
+    """The executor a request chose (nothing is started yet)."""
+    return make_executor(choice.name, ray_address=choice.ray_address,
+                         gpus_per_run=choice.gpus_per_run, max_parallel=choice.max_parallel,
+                         retries=choice.retries)
+
+
+__all__ = ["Cell", "EXECUTORS", "Executor", "Job", "Outcome", "executor_for", "make_executor",
+           "run_cell", "stream_for"]

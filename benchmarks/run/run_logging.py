@@ -11,7 +11,6 @@ epochs of an interrupted phase appear twice (the later rows are the ones that co
 from __future__ import annotations
 
 import csv
-import importlib.util
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,24 +19,9 @@ from avalanche.evaluation import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 from avalanche.logging import BaseLogger
 
-from .errors import UserError
 
-LOG_KINDS = ("tensorboard", "csv", "wandb")
-_NEEDS_PACKAGE = {"tensorboard": "tensorboard", "wandb": "wandb"}
 CSV_NAME = "metrics.csv"
 CSV_COLUMNS = ("phase", "epoch", "metric", "step", "value")
-
-
-def parse_log_kinds(kinds: Sequence[str] | None) -> tuple[str, ...]:
-    """Validated, de-duplicated logger names (UserError on an unknown one or a missing package)."""
-    chosen = tuple(dict.fromkeys(k.strip().lower() for k in (kinds or ()) if k.strip()))
-    for kind in chosen:
-        if kind not in LOG_KINDS:
-            raise UserError(f"unknown --log {kind!r}; choose from {', '.join(LOG_KINDS)}")
-        package = _NEEDS_PACKAGE.get(kind)
-        if package and importlib.util.find_spec(package) is None:
-            raise UserError(f"--log {kind} needs the {package} package: pip install {package}")
-    return chosen
 
 
 class LearningRate(PluginMetric[dict]):
@@ -164,5 +148,5 @@ def close_loggers(loggers: Sequence[BaseLogger]) -> None:
             logger.wandb.finish()
 
 
-__all__ = ["CSV_COLUMNS", "CSV_NAME", "LOG_KINDS", "LearningRate", "MetricsCSVLogger",
-           "close_loggers", "make_loggers", "parse_log_kinds", "training_metrics"]
+__all__ = ["CSV_COLUMNS", "CSV_NAME", "LearningRate", "MetricsCSVLogger",
+           "close_loggers", "make_loggers", "training_metrics"]

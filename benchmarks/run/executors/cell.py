@@ -1,9 +1,8 @@
-"""One cell of a comparison grid and the one way to run it, whatever the executor.
+"""The one way to run a cell of a plan (plan/cells.py), whatever the executor.
 
-A cell is a ``RunSpec`` (what is trained and what determines its numbers) plus the
-``StreamSpec`` of the stream it trains on (a remote worker builds the stream itself). Running a
-cell is ``runner.run_one``; this module only adds what every executor needs around it: the
-stream, built once per process, and Avalanche's per-phase deprecation warnings kept quiet.
+Running a cell is ``runner.run_one``; this module only adds what every executor needs around
+it: the stream, built once per process (a remote worker builds it itself), and Avalanche's
+per-phase deprecation warnings kept quiet.
 """
 
 from __future__ import annotations
@@ -11,27 +10,13 @@ from __future__ import annotations
 import os
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from ...plan.cells import Cell
+
 if TYPE_CHECKING:  # runtime imports stay lazy: avalanche takes seconds to import
-    from ..runner import RunSpec
-    from ..streams import BuiltBenchmark, StreamSpec
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One (benchmark, protocol, method, seed) run of a grid."""
-
-    run: RunSpec
-    stream: StreamSpec
-
-    @property
-    def label(self) -> str:
-        """How progress lines and failure reports name the cell."""
-        phases = f"{self.run.phases} phase{'' if self.run.phases == 1 else 's'}"
-        return f"{self.run.method} seed {self.run.seed} ({self.run.benchmark}, {phases})"
+    from ...streams import BuiltBenchmark, StreamSpec
 
 
 _streams: dict[Any, BuiltBenchmark] = {}
@@ -45,7 +30,7 @@ def remember_stream(spec: StreamSpec, bench: BuiltBenchmark) -> None:
 def stream_for(spec: StreamSpec) -> BuiltBenchmark:
     """The stream of ``spec``, built on first use in this process (a worker runs many cells)."""
     if spec not in _streams:
-        from ..streams import build_stream
+        from ...streams import build_stream
         _streams[spec] = build_stream(spec)
     return _streams[spec]
 

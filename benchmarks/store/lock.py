@@ -20,7 +20,7 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from .errors import UserError
+from ..errors import UserError
 from .io import atomic_write_json, process_alive
 
 LOCK_NAME = ".compare.lock"

@@ -35,10 +35,11 @@ from typing import Any, Callable, Sequence
 import ray
 
 from ..base_phase import base_phase_holds
-from ..errors import RunDiverged, UserError
-from ..records import save_divergence, store_record
+from ...errors import RunDiverged, UserError
+from ...store.records import save_divergence, store_record
 from . import Job, Outcome
-from .cell import Cell, run_cell
+from ...plan.cells import Cell
+from .cell import run_cell
 
 POLL_S = 0.5  # how often the driver looks at finished tasks and progress events
 CPUS_PER_CELL = 1  # Ray's count and the cell's torch threads (CPU numbers depend on the latter)
@@ -314,7 +315,7 @@ class _Board:
 def _portable(cell: Cell) -> Cell:
     """The cell as a task on another node or working directory must see it: the data folder
     as an absolute path (the same path must hold the data on every node)."""
-    from ..streams import resolve_data_root
+    from ...streams import resolve_data_root
     return replace(cell, stream=replace(cell.stream,
                                         data_root=str(resolve_data_root(cell.stream).resolve())))
 

@@ -24,9 +24,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, read_checkpoint_meta,
+from ..store.checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, read_checkpoint_meta,
                          save_checkpoint)
-from .methods import get_method
+from ..methods import get_method
 
 BASE_DIR = "_base"
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .checkpoint import CheckpointError, find_checkpoints, read_checkpoint_meta
-from .errors import UserError
+from ..errors import UserError
 from .io import remove_stale_temp_files
 from .records import RecordError, find_record_files, load_record, settings_from_record
 

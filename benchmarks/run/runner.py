@@ -10,8 +10,6 @@ settings is refused too (never deleted); one that cannot be loaded safely is set
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import re
 import resource
@@ -19,7 +17,6 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,58 +24,20 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remove_checkpoint,
+from ..store.checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, remove_checkpoint,
                          save_checkpoint, shared_objects)
-from .config import RunConfig
-from .errors import RunDiverged, UserError
-from .methods import get_method, memory_plan
+from ..errors import RunDiverged, UserError
+from ..methods import get_method, memory_plan
 from .base_phase import adopt_base_phase, save_base_phase
 from .progress import EpochProgress, phase_line
-from .outdir import set_aside, settings_difference, thread_count_error
-from .records import SCHEMA_VERSION, average_forgetting, save_divergence, store_record
-from .runtime import SpeedOptions
+from ..store.outdir import set_aside, settings_difference, thread_count_error
+from ..store.records import SCHEMA_VERSION, average_forgetting, save_divergence, store_record
+from ..plan.cells import RunSpec
 from .runtime import apply as apply_speed_options
 
 _EXP_KEY = re.compile(r"^Top1_Acc_Exp/eval_phase/test_stream/Task\d+/Exp(\d+)$")
 _STREAM_PREFIX = "Top1_Acc_Stream/eval_phase/test_stream"
 _NME_PREFIX = "Top1_NME_Acc_Stream/eval_phase/test_stream"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that identifies a run and determines its numbers."""
-
-    benchmark: str
-    phases: int
-    method: str
-    seed: int
-    config: RunConfig
-    device: str = "cpu"
-    base_classes: int | None = None     # None = the stream's default (half the classes)
-    class_order_seed: int = 1993
-    speed: SpeedOptions = SpeedOptions()  # --amp / --num-workers / --compile
-    # what of the input path and the speed switches can change the numbers (runtime.key_part)
-    execution: tuple[tuple[str, Any], ...] = ()
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that determines the run's numbers, as plain data: what the run key
-        hashes, stored in records and checkpoints to name what differs. Only the settings that
-        reach this method count (see RunConfig.key_settings)."""
-        info = get_method(self.method)
-        config = self.config.key_settings(method=self.method, family=info.family,
-                                          uses_memory=info.memory != "none")
-        settings = {"benchmark": self.benchmark, "phases": self.phases, "method": self.method,
-                    "seed": self.seed, "device": self.device, "base_classes": self.base_classes,
-                    "class_order_seed": self.class_order_seed, "config": config,
-                    "schema": SCHEMA_VERSION}
-        if self.execution:  # the input path and the speed switches that can change numbers
-            settings["execution"] = dict(self.execution)
-        return settings
-
-    def key(self) -> str:
-        """Hash of the settings: a run file or checkpoint is reused only if its key matches."""
-        text = json.dumps(self.settings(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def cpu_threads() -> int:
@@ -110,7 +69,7 @@ def seed_everything(seed: int) -> None:
 
 def resolve_device(device: str) -> str:
     """'auto' -> 'cuda' when available else 'cpu'; anything else is returned checked."""
-    from .errors import UserError
+    from ..errors import UserError
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .errors import UserError
-from .io import atomic_write_text
-from .methods import list_methods
-from .records import find_divergences, usable_records
+from ..errors import UserError
+from ..store.io import atomic_write_text
+from ..methods import list_methods
+from ..store.records import find_divergences, usable_records
 
 
 @dataclass
@@ -44,7 +44,7 @@ def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = 
     try:
         return _write_report(out_dir, records, problems, order)
     except OSError as exc:  # disk full, read-only folder: one line, nothing half-written
-        from .outdir import is_write_failure, user_error_for_os_error
+        from ..store.outdir import is_write_failure, user_error_for_os_error
         if not is_write_failure(exc):
             raise
         raise user_error_for_os_error(exc, out_dir) from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..errors import UserError
+from ...errors import UserError
 
 PUBLISHED_CSV = Path(__file__).resolve().parent / "published.csv"
 PAPER_CLASS_ORDER_SEED = 1993

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 import numpy as np  # noqa: E402
 
-from .io import atomic_write_with  # noqa: E402
+from ..store.io import atomic_write_with  # noqa: E402
 
 
 def accuracy_curves(records: Sequence[dict[str, Any]],

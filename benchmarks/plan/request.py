@@ -1,0 +1,130 @@
+"""What a user asks of ``compare``, as one frozen object built once (by the CLI or in Python).
+
+``CompareRequest`` holds every choice of the command line, parsed and checked for form (names,
+lists, ranges) without reading a preset or any data: planning (planner.py) turns it into the
+plan, and nothing after planning reads a command-line value again.
+
+    request = CompareRequest(benchmark="split-digits", phases=5, methods="lucir,replay",
+                             seeds="1993,1994", preset="smoke", out="runs/demo")
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import UserError
+from .protocols import parse_int_list, parse_phases
+
+MAX_SEED = 2**32 - 1
+DEVICES = ("auto", "cpu", "cuda")
+EXECUTORS = ("local", "ray")
+LOG_KINDS = ("tensorboard", "csv", "wandb")
+_LOG_NEEDS_PACKAGE = {"tensorboard": "tensorboard", "wandb": "wandb"}
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """The command line's speed switches; ``num_workers=None`` = chosen from the CPU count."""
+
+    amp: bool = False
+    num_workers: int | None = None
+    compile: bool = False
+    channels_last: bool | None = None  # None: on for the CPU, off for CUDA
+
+    def __post_init__(self) -> None:
+        if self.num_workers is not None and self.num_workers < 0:
+            raise UserError(f"--num-workers must be 0 or more (got {self.num_workers})")
+
+
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Which executor runs the cells, and the Ray options (only with ``name="ray"``)."""
+
+    name: str = "local"
+    ray_address: str | None = None     # None: start a local instance; "auto": join a running one
+    gpus_per_run: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    max_parallel: int | None = None    # None: as many as the cluster's resources allow
+    retries: int | None = None         # None: 2
+
+    def __post_init__(self) -> None:
+        if self.name not in EXECUTORS:
+            raise UserError(f"unknown executor {self.name!r}; use one of: {', '.join(EXECUTORS)}")
+        if self.name == "local":
+            ray_only = {"--ray-address": self.ray_address, "--gpus-per-run": self.gpus_per_run,
+                        "--max-parallel": self.max_parallel, "--retries": self.retries}
+            given = [flag for flag, value in ray_only.items() if value is not None]
+            if given:
+                raise UserError(f"{', '.join(given)}: only with --executor ray")
+
+
+def parse_seeds(text: str | int | Sequence[int] | None) -> tuple[int, ...]:
+    """'1993,1,2' -> (1993, 1, 2); UserError on anything else."""
+    if text is None:
+        return (1993,)
+    return parse_int_list(text, low=0, high=MAX_SEED,
+                          bad=f"bad seed list {text!r}: give comma-separated integers in "
+                              f"0..{MAX_SEED}, e.g. 1993,1994",
+                          repeated=f"bad seed list {text!r}: a seed is repeated")
+
+
+def parse_log_kinds(kinds: Sequence[str] | None) -> tuple[str, ...]:
+    """Validated, de-duplicated logger names (UserError on an unknown one or a missing package)."""
+    chosen = tuple(dict.fromkeys(k.strip().lower() for k in (kinds or ()) if k.strip()))
+    for kind in chosen:
+        if kind not in LOG_KINDS:
+            raise UserError(f"unknown --log {kind!r}; choose from {', '.join(LOG_KINDS)}")
+        package = _LOG_NEEDS_PACKAGE.get(kind)
+        if package and importlib.util.find_spec(package) is None:
+            raise UserError(f"--log {kind} needs the {package} package: pip install {package}")
+    return chosen
+
+
+def _method_text(methods: str | Sequence[str] | None) -> str | None:
+    return ",".join(methods) if isinstance(methods, (list, tuple)) else methods
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """Every choice of one ``compare`` command. Text values are parsed on construction (so the
+    fields hold tuples and paths); an ill-formed value is one UserError line."""
+
+    benchmark: str
+    phases: tuple[int, ...] | str | int = (5,)
+    methods: tuple[str, ...] | str | None = None     # None: the default method set
+    seeds: tuple[int, ...] | str | int | None = None  # None: (1993,)
+    preset: str = "cpu"
+    epochs: int | None = None
+    sets: tuple[str, ...] = ()                       # --set dotted.key=value items
+    base_classes: int | None = None
+    class_order_seed: int = 1993
+    data_root: str | None = None
+    skip_bad_images: bool = False
+    device: str = "auto"
+    speed: SpeedOptions = field(default_factory=SpeedOptions)
+    executor: ExecutorChoice = field(default_factory=ExecutorChoice)
+    log: tuple[str, ...] = ()
+    out: Path | str | None = None
+    quiet: bool = False
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        from ..methods import parse_methods
+
+        set_ = object.__setattr__  # frozen: normalise once, here
+        set_(self, "phases", parse_phases(self.phases))
+        set_(self, "methods", parse_methods(_method_text(self.methods)))
+        set_(self, "seeds", parse_seeds(self.seeds))
+        set_(self, "sets", tuple(self.sets))
+        set_(self, "log", parse_log_kinds(self.log))
+        set_(self, "out", Path(self.out) if self.out is not None else None)
+        if self.epochs is not None and self.epochs < 1:
+            raise UserError(f"--epochs must be at least 1 (got {self.epochs})")
+        if self.device not in DEVICES:
+            raise UserError(f"unknown device {self.device!r}; use auto, cpu or cuda")
+
+
+__all__ = ["CompareRequest", "DEVICES", "EXECUTORS", "ExecutorChoice", "LOG_KINDS", "MAX_SEED",
+           "SpeedOptions", "parse_log_kinds", "parse_seeds"]
