@@ -28,8 +28,10 @@ from .nca import NCALoss
 from .plugins import AggregationUpdatePlugin, HerdingMemoryPlugin
 from .plugins.finetune import BalancedFinetunePlugin, clamp_gradients_
 from .plugins.pod import PODDistillationPlugin
+from .precision import resolve_amp
 from .strategy import default_aanets_evaluator
 from .template_parts import ClassIncrementalParts
+from .validation import check_real
 
 
 class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
@@ -68,7 +70,7 @@ class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
         plugins: Sequence[BasePlugin] | None = None,
         eval_every: int = -1,
         num_workers: int = 0,
-        use_amp: bool = False,
+        use_amp: bool | str = False,
         batch_augmentation: Callable[[Tensor], Tensor] | None = None,
         fused_branches: bool = False,
         compile_model: bool = False,
@@ -78,6 +80,8 @@ class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
             raise TypeError("PODNetStrategy needs a ProxyIncrementalNet (backbone + local-similarity classifier)")
         if branch_mode not in BRANCH_MODES:
             raise ValueError(f"branch_mode must be one of {BRANCH_MODES}, got {branch_mode!r}")
+        lr = check_real("lr", lr, low=0)
+        fusion_lr = check_real("fusion_lr", fusion_lr, low=0)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.branch_mode = branch_mode
@@ -86,7 +90,7 @@ class PODNetStrategy(ClassIncrementalParts, SupervisedTemplate):
         self.grad_clip = grad_clip
         self.kmeans_seed = kmeans_seed
         self.num_workers = num_workers
-        self.use_amp = bool(use_amp) and torch.device(device).type == "cuda"
+        self.use_amp = resolve_amp(use_amp, device)  # the resolved bool; .precision names it
         self.fused_branches, self.compile_model = fused_branches, compile_model
         self.channels_last = bool(channels_last)
 

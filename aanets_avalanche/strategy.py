@@ -20,6 +20,7 @@ from .plugins import (
     ICaRLDistillationPlugin,
     LUCIRDistillationPlugin,
 )
+from .precision import resolve_amp
 from .template_parts import ClassIncrementalParts
 from .validation import (check_int, check_milestones, check_optional_real, check_real,
                          memory_budget)
@@ -67,7 +68,9 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
     "horizontal", "channels" or "none"). See docs/reproduce-paper.md.
 
     Speed switches, none of which changes the algorithm: ``num_workers`` (DataLoader workers),
-    ``use_amp`` (bf16 autocast, CUDA only), ``compile_model`` (torch.compile),
+    ``use_amp`` (bf16 autocast on CUDA or CPU: True, False or "auto" = bf16 where the device
+    computes it natively; the resolved choice is ``use_amp``, named by ``precision``; see
+    precision.py), ``compile_model`` (torch.compile),
     ``channels_last`` (NHWC convolutions, faster with oneDNN on the CPU), ``fused_branches``
     (both branches of a level as one grouped network); see docs/speed.md.
 
@@ -110,7 +113,7 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
         plugins: Sequence[BasePlugin] | None = None,
         eval_every: int = -1,
         num_workers: int = 0,
-        use_amp: bool = False,
+        use_amp: bool | str = False,
         batch_augmentation: Callable[[Tensor], Tensor] | None = None,
         fused_branches: bool = False,
         compile_model: bool = False,
@@ -158,7 +161,7 @@ class AANetsStrategy(ClassIncrementalParts, SupervisedTemplate):
         self.stable_lr, self.plastic_lr = stable_lr, plastic_lr
         self.lr_milestones, self.lr_gamma = list(lr_milestones), lr_gamma
         self.num_workers = num_workers
-        self.use_amp = bool(use_amp) and torch.device(device).type == "cuda"
+        self.use_amp = resolve_amp(use_amp, device)  # the resolved bool; .precision names it
         self.fused_branches = fused_branches
         self.compile_model = compile_model
         self.channels_last = bool(channels_last)

@@ -1,8 +1,9 @@
 """What AANetsStrategy and PODNetStrategy share as Avalanche SupervisedTemplates: growing the
 network at a new experience (two branches from the first incremental one, new classes imprinted
 from current features), a per-experience lr scheduler stepped at the end of every epoch,
-DataLoader workers, bf16 autocast on CUDA, torch.compile and the channels-last memory format
-(the speed switches, which the harness sets through ``set_speed_options``).
+DataLoader workers, bf16 autocast (CUDA or CPU, see precision.py), torch.compile and the
+channels-last memory format (the speed switches, which the harness sets through
+``set_speed_options``).
 
 A class using it lists this mixin before SupervisedTemplate, sets ``branch_mode``,
 ``num_workers``, ``use_amp`` and ``lr_scheduler`` (or None), may set ``fused_branches``,
@@ -23,6 +24,7 @@ from .compiled import compiled_forward
 from .features import extract_features
 from .models import AggregatedBackbone
 from .plugins.aggregation import AggregationUpdatePlugin
+from .precision import precision_name, resolve_amp
 
 
 class ClassIncrementalParts:
@@ -140,12 +142,13 @@ class ClassIncrementalParts:
         workers = self.num_workers if num_workers is None else num_workers
         super().make_eval_dataloader(num_workers=workers, **kwargs)
 
-    def set_speed_options(self, *, num_workers: int | None = None, use_amp: bool | None = None,
+    def set_speed_options(self, *, num_workers: int | None = None,
+                          use_amp: bool | str | None = None,
                           compile_model: bool | None = None,
                           channels_last: bool | None = None) -> None:
-        """Change the loader workers, bf16 autocast (CUDA only), torch.compile or the
-        channels-last layout after construction (the harness applies its command-line switches
-        this way)."""
+        """Change the loader workers, bf16 autocast (True, False or "auto", resolved for this
+        strategy's device by ``precision.resolve_amp``), torch.compile or the channels-last
+        layout after construction (the harness applies its command-line switches this way)."""
         helpers = [getattr(self, name, None) for name in ("memory", "aggregation", "finetuning")]
         helpers = [h for h in helpers if h is not None]
         if num_workers is not None:
@@ -154,7 +157,7 @@ class ClassIncrementalParts:
                 if hasattr(helper, "num_workers"):
                     helper.num_workers = num_workers
         if use_amp is not None:
-            self.use_amp = bool(use_amp) and self.device.type == "cuda"
+            self.use_amp = resolve_amp(use_amp, self.device)
             for helper in helpers:
                 if hasattr(helper, "use_amp"):
                     helper.use_amp = self.use_amp
@@ -165,22 +168,29 @@ class ClassIncrementalParts:
             if self.channels_last:
                 self.model.to(memory_format=torch.channels_last)
 
-    # -- mixed precision (bf16 autocast, CUDA only: no loss scaling needed) and torch.compile ---
+    # -- mixed precision (bf16 autocast: no loss scaling needed) and torch.compile -------------
+    @property
+    def precision(self) -> str:
+        """What training computes in: "bf16" (autocast) or "fp32" (``use_amp``, resolved)."""
+        return precision_name(self.use_amp)
+
     def _autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
+        """bf16 autocast while training with ``use_amp``; evaluation (CNN and NME accuracy,
+        whose features the metric captures from this forward) always runs in fp32."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                              enabled=self.use_amp and self.is_training)
 
     def forward(self):
         with self._autocast():
             if self.compile_model:
-                return compiled_forward(self)
-            return super().forward()
-
-    def criterion(self):
-        with self._autocast():  # cross-entropy in float32 on bf16 logits
-            return super().criterion()
+                output = compiled_forward(self)
+            else:
+                output = super().forward()
+        # fp32 logits: the criterion, the distillation terms and the metrics read them
+        return output.float() if torch.is_tensor(output) else output
 
     def _before_backward(self, **kwargs) -> None:
-        with self._autocast():  # the distillation terms run the old model here
+        with self._autocast():  # the old model's forward (distillation); the losses cast to fp32
             super()._before_backward(**kwargs)
 
 

@@ -17,7 +17,10 @@ def check_real(name: str, value: Any, *, low: float | None = None, high: float |
     """``value`` as a float; ValueError naming ``name`` unless it is a finite real in range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range (10**400): not finite either
+        number = math.inf
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if low is not None and (number < low or (low_open and number == low)):

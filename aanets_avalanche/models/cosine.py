@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..precision import full_precision
 from .incremental import IncrementalNet
 
 
@@ -37,7 +38,11 @@ class CosineClassifier(nn.Module):
         return torch.cat([self.old_weight, self.weight], dim=0)
 
     def cosine(self, features: Tensor) -> Tensor:
-        return F.linear(F.normalize(features, dim=1), F.normalize(self.all_weights(), dim=1))
+        """Cosines in fp32, even inside bf16 autocast (a small product; logits and losses keep
+        fp32's resolution of the margins)."""
+        with full_precision(features):
+            return F.linear(F.normalize(features.float(), dim=1),
+                            F.normalize(self.all_weights().float(), dim=1))
 
     def forward(self, features: Tensor) -> Tensor:
         return self.sigma * self.cosine(features)

@@ -16,12 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..precision import full_precision
 from .incremental import IncrementalNet
 
 
 def proxy_similarities(features: Tensor, proxies: Tensor) -> Tensor:
-    """-||f/|f| - p/|p|||^2 for every feature x proxy pair: [B, P], values in [-4, 0]."""
-    cosine = F.normalize(features, dim=1) @ F.normalize(proxies, dim=1).T
+    """-||f/|f| - p/|p|||^2 for every feature x proxy pair: [B, P], values in [-4, 0]; in fp32,
+    even inside bf16 autocast."""
+    with full_precision(features):
+        cosine = F.normalize(features.float(), dim=1) @ F.normalize(proxies.float(), dim=1).T
     return -(2 - 2 * cosine).clamp(min=0)
 
 

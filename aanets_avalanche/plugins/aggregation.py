@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..models import AggregatedBackbone, folded_copy
+from ..precision import check_amp, resolve_amp
 from ..validation import check_int, check_milestones, check_real
 from .herding import HerdingMemoryPlugin
 
@@ -30,7 +31,8 @@ class AggregationUpdatePlugin(SupervisedPlugin):
     (the reference draws --nb_protos = 20 whatever the budget); None = the memory's budget.
     ``augmentation`` is the batch augmentation the level-1 batches get
     (``augment.BatchAugmentation``), applied to every balanced batch on the device; leave it
-    None when the dataset's own train transform augments. ``use_amp``: bf16 autocast on CUDA.
+    None when the dataset's own train transform augments. ``use_amp``: bf16 autocast of the
+    level-2 forward (True, False or "auto", as the strategy's; the loss stays fp32).
 
     Reference behaviour, off by default (each documented in docs/reproduce-paper.md):
     ``step_at_epoch_start`` steps the lr scheduler before each epoch (decays one epoch early);
@@ -55,7 +57,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         accumulate_grad: bool = False,
         reference_loader: bool = False,
         augmentation: Callable[[Tensor], Tensor] | None = None,
-        use_amp: bool = False,
+        use_amp: bool | str = False,
     ) -> None:
         super().__init__()
         if not isinstance(memory, HerdingMemoryPlugin):
@@ -74,7 +76,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         self.accumulate_grad = accumulate_grad
         self.reference_loader = reference_loader
         self.augmentation = augmentation
-        self.use_amp = use_amp
+        self.use_amp = check_amp(use_amp)
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.balanced_set: AvalancheDataset | None = None
@@ -145,7 +147,7 @@ class AggregationUpdatePlugin(SupervisedPlugin):
         model.eval()
         device = torch.device(strategy.device)
         autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                                  enabled=self.use_amp and device.type == "cuda")
+                                  enabled=resolve_amp(self.use_amp, device))
         try:
             for p in frozen:
                 p.requires_grad_(False)

@@ -18,6 +18,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..nca import nca_loss
+from ..precision import resolve_amp
+from ..validation import check_optional_real, check_real
 from .herding import HerdingMemoryPlugin
 
 
@@ -53,6 +55,11 @@ class BalancedFinetunePlugin(SupervisedPlugin):
         augmentation: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
+        lr = check_real("finetune lr", lr, low=0)
+        momentum = check_real("momentum", momentum, low=0, high=1, high_open=True)
+        weight_decay = check_real("weight_decay", weight_decay, low=0)
+        margin = check_real("nca_margin", margin, low=0)
+        grad_clip = check_optional_real("grad_clip", grad_clip, low=0, low_open=True)
         self.memory = memory
         # on the batched input path the memory yields raw images: the level-1 batch
         # augmentation is applied here too, as the per-sample path's datasets would
@@ -69,10 +76,13 @@ class BalancedFinetunePlugin(SupervisedPlugin):
         data = self.memory.memory_dataset()
         if data is None:
             return
+        # the strategy's precision: the backbone's forward in bf16 autocast with use_amp
         self.finetune(strategy.model, data, strategy.device, getattr(strategy, "use_amp", False))
         self.memory.update_class_means(strategy.model, strategy.device)
 
-    def finetune(self, model, data, device, use_amp: bool = False) -> None:
+    def finetune(self, model, data, device, use_amp: bool | str = False) -> None:
+        """``epochs`` passes over ``data`` training the proxies alone; with ``use_amp`` (True,
+        False or "auto") the backbone runs in bf16 autocast, the classifier and loss in fp32."""
         classifier = model.classifier
         proxies = [classifier.old_proxies, classifier.new_proxies]
         was_training = model.training
@@ -84,6 +94,7 @@ class BalancedFinetunePlugin(SupervisedPlugin):
         loader = DataLoader(data, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers)
         scale = classifier.scale.detach()
         device = torch.device(device)
+        use_amp = resolve_amp(use_amp, device)
         model.train(self.bn_train_mode)
         try:
             for _ in range(self.epochs):

@@ -14,11 +14,11 @@ def icarl_kd_loss(logits: Tensor, old_logits: Tensor, temperature: float) -> Ten
     """T^2 * KL(softmax(z_old/T) || softmax(z[:, :old]/T)), summed over classes, mean over batch.
 
     The reference averages its KL over batch x old classes and multiplies by the number of old
-    classes, which is exactly this batch mean.
+    classes, which is exactly this batch mean. In fp32 (bf16 logits are cast up).
     """
     num_old = old_logits.shape[1]
-    log_p = F.log_softmax(logits[:, :num_old] / temperature, dim=1)
-    q = F.softmax(old_logits.detach() / temperature, dim=1)
+    log_p = F.log_softmax(logits[:, :num_old].float() / temperature, dim=1)
+    q = F.softmax(old_logits.detach().float() / temperature, dim=1)
     return F.kl_div(log_p, q, reduction="batchmean") * temperature**2
 
 

@@ -20,8 +20,9 @@ def lucir_lambda(lambda_base: float, num_old: int, num_new: int) -> float:
 
 
 def less_forget_loss(features: Tensor, old_features: Tensor) -> Tensor:
-    """Mean over the batch of 1 - cos(f(x), f_old(x)); the old feature is a constant."""
-    return (1 - F.cosine_similarity(features, old_features.detach(), dim=1)).mean()
+    """Mean over the batch of 1 - cos(f(x), f_old(x)); the old feature is a constant. In fp32
+    (bf16 features of an autocast forward are cast up)."""
+    return (1 - F.cosine_similarity(features.float(), old_features.detach().float(), dim=1)).mean()
 
 
 def margin_ranking_loss(cosines: Tensor, targets: Tensor, num_old: int, margin: float, k: int) -> Tensor:

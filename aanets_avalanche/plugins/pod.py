@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..levels import LevelOutputCapture
+from ..validation import check_real
 from .lucir import less_forget_loss
 from .previous_model import PreviousModelDistillation
 
@@ -28,8 +29,9 @@ def podnet_weight(factor: float, num_seen: int, num_new: int) -> float:
 
 def pod_spatial_pooling(level_map: Tensor) -> Tensor:
     """Square, sum over width (B x C x H) and over height (B x C x W), flatten, concatenate,
-    L2-normalise per sample: [B, C * (H + W)]."""
-    squared = level_map.pow(2)
+    L2-normalise per sample: [B, C * (H + W)]. In fp32 (a bf16 map is cast up: the loss is a
+    small difference between two such descriptors)."""
+    squared = level_map.float().pow(2)
     pooled = torch.cat([squared.sum(dim=3).flatten(1), squared.sum(dim=2).flatten(1)], dim=1)
     return F.normalize(pooled, dim=1)
 
@@ -61,8 +63,8 @@ class PODDistillationPlugin(PreviousModelDistillation):
 
     def __init__(self, spatial_factor: float = 3.0, flat_factor: float = 1.0) -> None:
         super().__init__()
-        self.spatial_factor = spatial_factor
-        self.flat_factor = flat_factor
+        self.spatial_factor = check_real("spatial_factor", spatial_factor, low=0)
+        self.flat_factor = check_real("flat_factor", flat_factor, low=0)
         self.spatial_weight = 0.0
         self.flat_weight = 0.0
         self.new_levels = LevelOutputCapture()
