@@ -172,7 +172,7 @@ def _run_protocol(plan: ComparePlan, protocol: ProtocolPlan, executor: Executor,
     from .run.executors import Job
     from .run.executors.cell import remember_stream
     from .run.progress import progress_mode
-    from .run.runner import cpu_threads  # avalanche: only now
+    from .run.cpu import cpu_kernels
     from .run.runtime import key_part
     from .streams import build_stream
 
@@ -216,10 +216,14 @@ def _run_protocol(plan: ComparePlan, protocol: ProtocolPlan, executor: Executor,
         out_dir, requested=list(by_run),
         settings_for=lambda m, s: spec(m, s).settings() if registered(m) else None,
         key_for=lambda m, s: spec(m, s).key() if registered(m) else None,
-        # a Ray cell runs with its worker's thread count, which its own resume check compares
-        cpu_threads=cpu_threads() if device == "cpu" and executor.name == "local" else None,
-        warn=hooks.warning)
+        # a CPU resume must match the thread count its cells train with (decided here, before
+        # any cell trains) and the kernels (a Ray worker's: checked by the cell itself)
+        cpu_threads=executor.cell_threads() if device == "cpu" else None,
+        cpu_kernels=cpu_kernels() if device == "cpu" and executor.name == "local" else None,
+        executor=executor.name, warn=hooks.warning)
     finished, redone = folder.finished, folder.redone
+    for path in folder.removed:
+        say(f"removed {path}, the checkpoint of a run whose record was already written")
     atomic_write_text(out_dir / "command.txt", protocol.command + "\n")
 
     todo = [c for c in cells if (c.run.method, c.run.seed) not in finished]
@@ -235,7 +239,7 @@ def _run_protocol(plan: ComparePlan, protocol: ProtocolPlan, executor: Executor,
                                      log=request.log))
 
     if not outcome.failed:  # every run done: no sibling needs a saved base phase any more
-        remove_base_phases(out_dir)
+        remove_base_phases(out_dir, [c.run for c in cells])
     if outcome.failed and not (out_dir / "runs").is_dir():
         report = ReportResult(out_dir, 0, None, None)  # every cell failed: nothing to tabulate
     else:

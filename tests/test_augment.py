@@ -11,6 +11,9 @@ from aanets_avalanche.augment import (
     BatchAugmentation, BatchAugmentPlugin, InputNormalization, color_jitter, random_crop_flip,
 )
 
+# kernel-sensitive numbers: CI runs these again under AVX2 kernels (.ci/run)
+pytestmark = pytest.mark.numeric
+
 
 def _position_image(height: int, width: int) -> torch.Tensor:
     """uint8 [1, H, W] whose every pixel is distinct and non-zero (0 is the padding)."""

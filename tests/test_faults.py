@@ -9,6 +9,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -518,3 +519,176 @@ def test_a_lock_left_by_a_dead_process_says_how_to_clear_it(tmp_path):
         {"pid": dead, "host": socket.gethostname(), "started": time.time(), "command": "x"}))
     assert "that process is gone" in describe_holder(tmp_path)
     assert ".compare.lock" in describe_holder(tmp_path)
+
+
+# ----------------------------------------------------------------------------- issue 18: CPU kernels
+
+
+def test_records_and_checkpoints_name_the_cpu_kernels_and_another_kind_is_refused(tmp_path,
+                                                                                 monkeypatch):
+    import benchmarks.run.runner as runner_module
+    from benchmarks.run.cpu import cpu_kernels
+    from benchmarks.store.checkpoint import read_checkpoint_meta
+
+    out = tmp_path / "out"
+    ckpt = interrupted_run(out)
+    here = cpu_kernels()
+    assert here["aten"] == torch.backends.cpu.get_cpu_capability() and here["onednn"]
+    assert read_checkpoint_meta(ckpt)["cpu_kernels"] == here
+    other = {"aten": "AVX2" if here["aten"] != "AVX2" else "AVX512", "onednn": "Intel AVX2"}
+    import benchmarks.run.cpu as cpu_module
+    monkeypatch.setattr(cpu_module, "cpu_kernels", lambda: other)
+    monkeypatch.setattr(runner_module, "cpu_kernels", lambda: other)
+    with pytest.raises(UserError, match="other CPU kernels") as info:
+        compare(out)
+    assert "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2" in str(info.value)
+    assert "\n" not in str(info.value) and ckpt.exists()
+    monkeypatch.undo()
+    assert compare(out).trained == [("naive", 1)]  # the same kernels again: it resumes
+    assert load_record(record_path(out, "naive", 1))["cpu_kernels"] == here
+
+
+# ----------------------------------------------------------------------------- issue 18: base phases
+
+
+BASE_ARGS = dict(methods="lucir,aanets-lucir", phases=5, seeds="1")
+
+
+def test_base_phase_cleanup_keeps_what_it_did_not_write_and_sets_damage_aside(tmp_path):
+    from benchmarks.run.base_phase import base_path
+
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted):  # lucir keeps its base phase, then is killed
+        compare(out, after_phase=interrupt_after(0), **BASE_ARGS)
+    kept = base_path(out, "lucir", 1)
+    assert kept.is_file()
+    kept.write_bytes(b"not a checkpoint")  # damaged
+    mine = kept.parent.parent / "notes.txt"
+    mine.write_text("a user's file")
+    messages: list[str] = []
+    compare(out, messages, **BASE_ARGS)
+    damaged = sorted(kept.parent.glob("seed1.pt.damaged-*"))
+    assert len(damaged) == 1 and damaged[0].read_bytes() == b"not a checkpoint"
+    assert any("unusable" in m and damaged[0].name in m for m in messages)
+    assert mine.read_text() == "a user's file"
+    assert not kept.exists()  # the fresh base phase this compare wrote and verified is gone
+    assert (out / "runs/aanets-lucir/seed1.json").is_file()
+
+
+def test_stale_checkpoint_of_a_finished_run_is_removed(tmp_path, monkeypatch):
+    import benchmarks.run.runner as runner_module
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(runner_module, "remove_checkpoint", lambda path: None)  # killed here
+    compare(out, phases=5)
+    ckpt = checkpoint_path(out, "naive", 1)
+    assert ckpt.exists() and (out / "runs/naive/seed1.json").is_file()
+    monkeypatch.undo()
+    messages: list[str] = []
+    result = compare(out, messages, phases=5, quiet=False)
+    assert result.skipped == [("naive", 1)] and not ckpt.exists()
+    assert any("removed" in m and "record was already written" in m for m in messages)
+
+
+# ----------------------------------------------------------------------------- issue 18: disk full
+
+
+def _tmpfs(where: Path, size: str) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("mounting a small tmpfs is not permitted here")
+    return where
+
+
+def test_a_full_small_file_system_while_saving_a_checkpoint_is_one_line(tmp_path):
+    """A real full disk: a 1 MiB tmpfs holds the records but not naive's 4 MiB checkpoint
+    (torch.save reports that as a RuntimeError of its zip writer)."""
+    disk = _tmpfs(tmp_path / "disk", "1m")
+    try:
+        out = disk / "out"
+        (out / "runs/naive").mkdir(parents=True)
+        fixture = Path(__file__).parent / "fixtures/record-before-house.json"
+        shutil.copy(fixture, out / "runs/naive/seed1993.json")
+        with pytest.raises(UserError) as info:
+            compare(out, phases=5, seeds="1993,7")
+        message = str(info.value)
+        assert "\n" not in message and "No space left on device" in message
+        assert "checkpoints/naive/seed7.pt" in message and "MiB free there" in message
+        assert not list(out.rglob("*.tmp"))
+        assert (out / "runs/naive/seed1993.json").read_bytes() == fixture.read_bytes()
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_failing_checkpoint_write_itself_is_one_line(finished, tmp_path, monkeypatch):
+    """Where no file system can be mounted: the write itself fails (not fsync)."""
+    import benchmarks.store.checkpoint as checkpoint_module
+
+    out = copy_tree(finished, tmp_path / "out")
+    runs_before = {p: p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file()}
+
+    def full_disk(payload, fh, **kw):
+        fh.write(b"PK")  # a few bytes go out, then the disk is full
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", full_disk)
+    monkeypatch.setattr("benchmarks.store.io.free_bytes", lambda folder: 0)
+    with pytest.raises(UserError, match=r"No space left on device \(0.0 MiB free there\)") as info:
+        compare(out, seeds="1,3")
+    assert "\n" not in str(info.value) and "seed3.pt" in str(info.value)
+    assert {p: p.read_bytes() for p in (out / "runs").rglob("*") if p.is_file()} == runs_before
+    assert not list(out.rglob("*.tmp"))
+
+
+# ----------------------------------------------------------------------------- issue 18: umask
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_output_files_honour_the_umask(umask, mode, tmp_path):
+    old = os.umask(umask)
+    try:
+        out = tmp_path / "out"
+        compare(out, phases=5)
+    finally:
+        os.umask(old)
+    written = [p for p in out.rglob("*") if p.is_file() and p.name != ".compare.lock"]
+    assert written and {p.stat().st_mode & 0o777 for p in written} == {mode}, \
+        {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in written}
+
+
+# ----------------------------------------------------------------------------- issue 18: NaN, foreign
+# records, symlinks (the full sets: test_faults_inputs.py and test_faults_report.py)
+
+
+@pytest.mark.parametrize("item", ["aanets.fusion_lr=nan", "methods.ewc.ewc_lambda=inf"])
+def test_a_run_that_could_never_finish_is_refused_before_anything_is_written(item, tmp_path):
+    """A NaN setting used to train every phase and then fail to write its record (NaN is not
+    JSON), forever; now it is one line before the first step."""
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="must be a finite number") as info:
+        compare(out, methods="aanets-lucir,ewc", phases=5, sets=[item])
+    assert "\n" not in str(info.value) and not out.exists()
+
+
+def test_a_copied_record_of_other_settings_is_listed_apart_never_averaged(finished, tmp_path):
+    out = copy_tree(finished, tmp_path / "out")
+    other = tmp_path / "other"
+    compare(other, seeds="3", epochs=2)
+    shutil.copy(record_path(other, "naive", 3), record_path(out, "naive", 3))
+    result = CliRunner().invoke(cli, ["report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = (out / "table.md").read_text()
+    assert "| naive    |       2 |" in table  # seeds 1 and 2 only
+    assert "Records with other settings" in table and "runs/naive/seed3.json" in table
+    assert "train.epochs 2" in table
+
+
+def test_a_dangling_image_link_is_counted_as_a_bad_image(tmp_path):
+    root = _tree(tmp_path / "tree")
+    os.symlink("moved-away.png", root / "train/a/gone.png")
+    with pytest.raises(UserError, match="1 image\\(s\\) cannot be read: .*gone.png") as info:
+        _build(root)
+    assert "\n" not in str(info.value) and "--skip-bad-images" in str(info.value)
+    assert _build(root, skip_bad_images=True).skipped_images == (str(root / "train/a/gone.png"),)

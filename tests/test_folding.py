@@ -10,6 +10,9 @@ from aanets_avalanche.models import (AggregatedBackbone, CosineIncrementalNet, f
                                      folded_copy, podnet_resnet32, resnet18, resnet32)
 from aanets_avalanche.plugins import frozen_copy
 
+# kernel-sensitive numbers: CI runs these again under AVX2 kernels (.ci/run)
+pytestmark = pytest.mark.numeric
+
 
 def _with_statistics(model: nn.Module, x: torch.Tensor) -> nn.Module:
     """Train-mode passes so the running statistics and BN affines are not the identity."""

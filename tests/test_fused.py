@@ -9,6 +9,9 @@ import torch
 from aanets_avalanche.models import AggregatedBackbone, CosineIncrementalNet, resnet18, resnet32
 from aanets_avalanche.models.fused import supports_fused
 
+# kernel-sensitive numbers: CI runs these again under AVX2 kernels (.ci/run)
+pytestmark = pytest.mark.numeric
+
 
 def _randomised(backbone, mode: str = "aanets") -> AggregatedBackbone:
     """An aggregated backbone whose scales, BN parameters/statistics and a_k are not at their

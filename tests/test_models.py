@@ -9,6 +9,9 @@ from aanets_avalanche.models import (
     resnet18, resnet32,
 )
 
+# kernel-sensitive numbers: CI runs these again under AVX2 kernels (.ci/run)
+pytestmark = pytest.mark.numeric
+
 
 def _count_blocks(module: nn.Module) -> int:
     from aanets_avalanche.models import BasicBlock

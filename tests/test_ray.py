@@ -183,3 +183,37 @@ def test_ray_executor_without_ray_installed_says_how_to_install(monkeypatch):
     result = CliRunner().invoke(cli, CLI_GRID)
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --executor ray needs the ray package")
+
+
+def test_a_checkpoint_of_another_thread_count_is_refused_before_any_cell_trains(local_ray, tmp_path):
+    """A CPU checkpoint written with 2 threads cannot resume in a Ray cell (always 1 thread):
+    refused by the driver before anything trains, with advice that can work."""
+    import torch
+
+    from benchmarks.compare import Hooks
+
+    out = tmp_path / "out"
+    grid = {**GRID, "methods": "naive,replay", "seeds": "1"}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+
+    class Killed(Exception):
+        pass
+
+    def kill(spec, phase):
+        if spec.method == "naive" and phase == 0:
+            raise Killed
+
+    try:
+        with pytest.raises(Killed):
+            run_compare(CompareRequest(**{**grid, "methods": "naive"}, out=out), Hooks(after_phase=kill))
+    finally:
+        torch.set_num_threads(threads)
+    events = []
+    with pytest.raises(UserError) as info:
+        run_compare(CompareRequest(**grid, out=out),
+                    executor=make_executor("ray", on_event=events.append))
+    message = str(info.value)
+    assert "written with 2 CPU thread(s)" in message and "\n" not in message
+    assert "--executor local and OMP_NUM_THREADS=2" in message
+    assert events == [] and not (out / "runs").exists()  # no cell started

@@ -14,6 +14,9 @@ from torch.utils.data import RandomSampler, SequentialSampler
 from aanets_avalanche.features import extract_features
 from aanets_avalanche.plugins import AggregationUpdatePlugin, herding_order, herding_order_reference
 
+# kernel-sensitive numbers: CI runs these again under AVX2 kernels (.ci/run)
+pytestmark = pytest.mark.numeric
+
 
 class Recorder(SupervisedPlugin):
     """Records, during phase 1, the lr of both levels per epoch, the a_k gradients per level-1

@@ -8,6 +8,9 @@ from synthetic import tiny_benchmark
 from aanets_avalanche import AANetsStrategy, AggregatedBackbone, CosineIncrementalNet, resnet32
 from aanets_avalanche.plugins import LUCIRDistillationPlugin
 
+# kernel-sensitive numbers: CI runs these again under AVX2 kernels (.ci/run)
+pytestmark = pytest.mark.numeric
+
 
 class Probe(SupervisedPlugin):
     """Runs a callback at one Avalanche event and keeps what it returns."""

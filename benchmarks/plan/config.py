@@ -4,7 +4,8 @@ A value enters once, here: the preset file (one of benchmarks/plan/presets/ by n
 .yaml file of the user's own), then the backbone section of that preset (e.g. the
 ImageNet-Subset settings for resnet18), then the user's overrides. Every setting has a dotted
 key (``train.epochs``, ``memory.total``, ``aanets.fusion_lr``, ``methods.lwf.alpha``, ...), a
-type and a range; a bad key or value is a one-line UserError that lists what is valid.
+type and a range (numbers finite, integers within +-MAX_INT); a bad value is a one-line
+UserError that says what is valid, an unknown key one that names the closest valid keys.
 Everything below (methods, runner) reads the resulting frozen object and nothing else.
 """
 
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -25,6 +28,12 @@ from ..errors import UserError
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 SCHEDULES = ("multistep", "cosine")
+KEYS_DOC = "docs/reproduce-paper.md"  # where every --set key is listed
+# Every integer setting (counts, sizes, epochs, class ids, methods.<m>.<p> integers) lies in
+# -MAX_INT..MAX_INT: torch and NumPy hold them as C integers and fail with a traceback beyond
+# 2**63 (a batch size of 2**64 reaches DataLoader), and no dataset here holds 2**31 images, so
+# the int32 limit refuses no real value and keeps every later int32 index (CUDA grids) safe.
+MAX_INT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,17 @@ class Setting:
         if self.minimum is not None:
             text += f" >= {self.minimum:g}"
         return text + (" or null" if self.nullable else "")
+
+    def describe_limits(self) -> str:
+        """What describe() says, with the range an integer must lie in or 'finite' numbers."""
+        if self.kind in ("float", "floats"):
+            return self.describe().replace("number", "finite number")
+        if self.kind not in ("int", "ints"):
+            return self.describe()
+        low = f"{self.minimum:g}" if self.minimum is not None else f"{-MAX_INT}"
+        kinds = {"int": "an integer", "ints": "a list of integers"}
+        return (f"{kinds[self.kind]} in {low}..{MAX_INT}"
+                + (" or null" if self.nullable else ""))
 
 
 _REQUIRED = object()
@@ -262,8 +282,12 @@ def scale_milestones(milestones: Sequence[int], old_epochs: int, new_epochs: int
 
 
 def _coerce(setting: Setting, value: Any, where: str) -> Any:
-    """A preset or command-line value -> the setting's type (text is parsed), else UserError."""
+    """A preset or command-line value -> the setting's type (text is parsed), else UserError.
+    Numbers must be finite and integers within +-MAX_INT (NaN is no number: ``nan < 0`` is
+    false, so a range check alone lets it through to every weight of a run)."""
     bad = UserError(f"{where}: {setting.key} must be {setting.describe()} (got {value!r})")
+    out_of_range = UserError(f"{where}: {setting.key} must be {setting.describe_limits()} "
+                             f"(got {value!r})")
     if isinstance(value, str) and setting.kind != "str":
         value = _parse_text(value, bad)
     if value is None:
@@ -271,15 +295,18 @@ def _coerce(setting: Setting, value: Any, where: str) -> Any:
             return None
         raise bad
     if setting.kind in ("ints", "floats"):
-        items = value if isinstance(value, (list, tuple)) else None
+        # one number is a list of one (--set data.std=0.5, --set train.lr_milestones=10)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        items = value if isinstance(value, (list, tuple)) else [value] if number else None
         if items is None:
             raise bad
         one = Setting(setting.key, setting.field, setting.kind[:-1], minimum=setting.minimum)
-        return tuple(_coerce_scalar(one, v, bad) for v in items)
-    return _coerce_scalar(setting, value, bad)
+        return tuple(_coerce_scalar(one, v, bad, out_of_range) for v in items)
+    return _coerce_scalar(setting, value, bad, out_of_range)
 
 
-def _coerce_scalar(setting: Setting, value: Any, bad: UserError) -> Any:
+def _coerce_scalar(setting: Setting, value: Any, bad: UserError,
+                   out_of_range: UserError | None = None) -> Any:
     kind = setting.kind
     if kind == "bool":
         if not isinstance(value, bool):
@@ -291,12 +318,19 @@ def _coerce_scalar(setting: Setting, value: Any, bad: UserError) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise bad
+    if isinstance(value, float) and not math.isfinite(value):
+        raise out_of_range or bad
     if kind == "int":
         if isinstance(value, float) and not value.is_integer():
             raise bad
         value = int(value)
+        if abs(value) > MAX_INT:
+            raise out_of_range or bad
     else:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond the float range (10**400)
+            raise out_of_range or bad from None
     if setting.minimum is not None and value < setting.minimum:
         raise bad
     return value
@@ -337,6 +371,38 @@ def valid_keys(method_params: Mapping[str, Mapping[str, Any]]) -> list[str]:
                                               method_params.items() for p in params)
 
 
+def unknown_key(key: str, method_params: Mapping[str, Mapping[str, Any]],
+                what: str = "unknown setting") -> UserError:
+    """One line for a key --set does not know: the closest valid keys (difflib), else what the
+    nearest known section holds, never all of them."""
+    keys = valid_keys(method_params)
+    section = key.rpartition(".")[0]
+    in_section = [k for k in keys if k.rpartition(".")[0] == section]
+    pool = in_section or keys  # a known section: its own keys, else all (more alike)
+    ratio = {k: difflib.SequenceMatcher(None, key, k).ratio() for k in pool}
+    close = difflib.get_close_matches(key, pool, n=3, cutoff=0.6 if in_section else 0.75)
+    close = [k for k in pool if k.startswith(key)] + [k for k in close
+                                                       if ratio[k] >= ratio[close[0]] - 0.1]
+    if not close:  # the right name in the wrong place: --set epochs=3
+        leaf = key.rpartition(".")[2]
+        close = [k for k in keys if k.rpartition(".")[2] in
+                 difflib.get_close_matches(leaf, [k.rpartition(".")[2] for k in keys], cutoff=0.8)]
+    close = list(dict.fromkeys(close))[:3]
+    if close:
+        hint = f"did you mean {' or '.join(close)}?"
+    else:
+        parts = key.split(".")
+        for depth in range(len(parts) - 1, -1, -1):
+            prefix = ".".join(parts[:depth])
+            below = [k[len(prefix) + 1:] if prefix else k for k in keys
+                     if not prefix or k.startswith(prefix + ".")]
+            if below:
+                names = list(dict.fromkeys(b.split(".")[0] for b in below))
+                hint = f"{prefix or 'the top level'} has {', '.join(names)}"
+                break
+    return UserError(f"{what} {key!r}; {hint} (all keys: {KEYS_DOC})")
+
+
 # ----------------------------------------------------------------------------- loading
 
 
@@ -357,14 +423,14 @@ def load_config(preset: str | PresetSource, *, backbone: str | None = None,
         data = _merge(data, data["backbones"][backbone])
 
     values = _preset_values(data, name)
-    method_params = {str(m): dict(p or {}) for m, p in (data.get("methods") or {}).items()}
+    method_params = _preset_method_params(data, name)
 
     requested: dict[str, Any] = {}
     for fname, value in (overrides or {}).items():
         if value is None:
             continue
         if fname not in BY_FIELD:
-            raise UserError(f"cannot override {fname!r}; valid keys: {', '.join(valid_keys(method_params))}")
+            raise unknown_key(fname, method_params, what="cannot override")
         requested[BY_FIELD[fname].key] = value
     for item in sets:
         key, text = parse_set(item)
@@ -377,11 +443,10 @@ def load_config(preset: str | PresetSource, *, backbone: str | None = None,
         elif key.startswith("methods.") and key.count(".") == 2:
             _, method, param = key.split(".")
             if param not in method_params.get(method, {}):
-                raise UserError(f"unknown setting {key!r}; valid keys: "
-                                f"{', '.join(valid_keys(method_params))}")
+                raise unknown_key(key, method_params)
             applied[key] = _coerce_like(method_params[method][param], raw, key)
         else:
-            raise UserError(f"unknown setting {key!r}; valid keys: {', '.join(valid_keys(method_params))}")
+            raise unknown_key(key, method_params)
 
     if "train.epochs" in applied:
         old, new = values["train.epochs"], applied["train.epochs"]
@@ -406,6 +471,13 @@ def load_config(preset: str | PresetSource, *, backbone: str | None = None,
     for key in ("data.mean", "data.std"):
         if values[key] is not None and len(values[key]) not in (1, 3):
             raise UserError(f"{key} needs 1 or 3 numbers (one per channel), got {len(values[key])}")
+    mean, std = values["data.mean"], values["data.std"]
+    if mean is not None and std is not None and len(mean) != len(std):
+        raise UserError(f"data.mean has {len(mean)} number(s) but data.std has {len(std)}: give "
+                        "both one per channel (or one each for every channel)")
+    if std is not None and any(v <= 0 for v in std):
+        raise UserError(f"data.std must be positive numbers (got {list(std)}): it divides "
+                        "every pixel")
     order = values["data.class_order"]
     if order is not None and sorted(order) != list(range(len(order))):
         raise UserError("data.class_order must list every class id 0..C-1 exactly once")
@@ -458,12 +530,43 @@ def _coerce_like(current: Any, raw: Any, key: str) -> Any:
             else "float" if isinstance(current, float) else None)
     if current is None:  # no type to follow: a number, bool or null if it reads as one, else text
         try:
-            return _parse_text(raw, UserError(key)) if isinstance(raw, str) else raw
+            value = _parse_text(raw, UserError(key)) if isinstance(raw, str) else raw
         except UserError:
             return raw
+        return _check_untyped(key, value, "--set", raw)
     if kind is None:  # strings (e.g. EWC's mode): any text
         return str(raw)
     return _coerce(Setting(key, key, kind), raw, "--set")
+
+
+def _check_untyped(key: str, value: Any, where: str, shown: Any = None) -> Any:
+    """A methods.<m>.<p> value of no fixed type: any number in it must be finite, any integer
+    within +-MAX_INT (the checks of the typed settings)."""
+    shown = value if shown is None else shown
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            raise UserError(f"{where}: {key} must be a finite number (got {shown!r})")
+        if isinstance(item, int) and abs(item) > MAX_INT:
+            raise UserError(f"{where}: {key} must be an integer in {-MAX_INT}..{MAX_INT} "
+                            f"(got {shown!r})")
+    return value
+
+
+def _preset_method_params(data: Mapping[str, Any], name: str) -> dict[str, dict[str, Any]]:
+    """The preset's methods section (method -> {name: value}), its numbers checked."""
+    methods = data.get("methods") or {}
+    if not isinstance(methods, Mapping):
+        raise UserError(f"preset {name!r}: 'methods' must be a mapping")
+    out: dict[str, dict[str, Any]] = {}
+    for method, params in methods.items():
+        if params is not None and not isinstance(params, Mapping):
+            raise UserError(f"preset {name!r}: 'methods.{method}' must be a mapping")
+        out[str(method)] = {str(p): _check_untyped(f"methods.{method}.{p}", v, f"preset {name!r}")
+                            for p, v in (params or {}).items()}
+    return out
 
 
 def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
@@ -472,7 +575,6 @@ def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
                 image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order)
 
 
-__all__ = ["BY_KEY", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS", "Setting", "list_presets",
-           "load_config", "parse_set", "preset_file", "read_preset", "scale_milestones",
-           "stream_settings", "valid_keys"]
-
+__all__ = ["BY_KEY", "KEYS_DOC", "MAX_INT", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS",
+           "Setting", "list_presets", "load_config", "parse_set", "preset_file", "read_preset",
+           "scale_milestones", "stream_settings", "unknown_key", "valid_keys"]

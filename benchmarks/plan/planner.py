@@ -97,6 +97,13 @@ def protocol_layout(*, benchmark: str, phases: int, preset: str | PresetSource,
     if sizes is None:
         raise UserError(f"{benchmark} cannot tell its sizes without loading its images")
     cfg = load_config(source, backbone=sizes.backbone, overrides={"epochs": epochs}, sets=sets)
+    if cfg.image_size != probe.image_size:
+        raise UserError(f"preset {cfg.preset!r}: data.image_size cannot be set in a backbones: "
+                        "section (the image size decides the backbone); set it at the top level")
+    # the backbone's own data settings (mean, std, images per class) reach the stream too
+    spec = StreamSpec(**stream_settings(cfg, name=benchmark, phases=phases,
+                                        **(stream_options or {})))
+    layout = describe_stream(spec)
     cap = cfg.train_per_class
     counts = [min(sizes.train_per_class[c], cap) if cap else sizes.train_per_class[c]
               for c in layout.class_order]

@@ -11,6 +11,7 @@ plan, and nothing after planning reads a command-line value again.
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,7 @@ from ..errors import UserError
 from .protocols import parse_int_list, parse_phases
 
 MAX_SEED = 2**32 - 1
+MAX_COUNT = 2**31 - 1  # epochs, workers, parallel runs, retries: the settings' integer limit
 DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
 LOG_KINDS = ("tensorboard", "csv", "wandb")
@@ -35,8 +37,8 @@ class SpeedOptions:
     channels_last: bool | None = None  # None: on for the CPU, off for CUDA
 
     def __post_init__(self) -> None:
-        if self.num_workers is not None and self.num_workers < 0:
-            raise UserError(f"--num-workers must be 0 or more (got {self.num_workers})")
+        if self.num_workers is not None:
+            _check_count("--num-workers", self.num_workers, low=0)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,26 @@ class ExecutorChoice:
             given = [flag for flag, value in ray_only.items() if value is not None]
             if given:
                 raise UserError(f"{', '.join(given)}: only with --executor ray")
+        if self.gpus_per_run is not None:
+            gpus = self.gpus_per_run
+            if (isinstance(gpus, bool) or not isinstance(gpus, (int, float))
+                    or not math.isfinite(gpus) or gpus < 0):
+                raise UserError(f"--gpus-per-run must be a finite number >= 0 (got {gpus!r})")
+        if self.max_parallel is not None:
+            _check_count("--max-parallel", self.max_parallel, low=1)
+        if self.retries is not None:
+            _check_count("--retries", self.retries, low=0)
+
+
+def _check_count(flag: str, value: object, *, low: int) -> None:
+    """An integer option in low..MAX_COUNT, else one UserError line."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{flag} must be an integer in {low}..{MAX_COUNT} (got {value!r})")
+    if value < low:
+        raise UserError(f"{flag} must be {'0 or more' if low == 0 else f'at least {low}'} "
+                        f"(got {value})")
+    if value > MAX_COUNT:
+        raise UserError(f"{flag} must be at most {MAX_COUNT} (got {value})")
 
 
 def parse_seeds(text: str | int | Sequence[int] | None) -> tuple[int, ...]:
@@ -120,11 +142,11 @@ class CompareRequest:
         set_(self, "sets", tuple(self.sets))
         set_(self, "log", parse_log_kinds(self.log))
         set_(self, "out", Path(self.out) if self.out is not None else None)
-        if self.epochs is not None and self.epochs < 1:
-            raise UserError(f"--epochs must be at least 1 (got {self.epochs})")
+        if self.epochs is not None:
+            _check_count("--epochs", self.epochs, low=1)
         if self.device not in DEVICES:
             raise UserError(f"unknown device {self.device!r}; use auto, cpu or cuda")
 
 
-__all__ = ["CompareRequest", "DEVICES", "EXECUTORS", "ExecutorChoice", "LOG_KINDS", "MAX_SEED",
-           "SpeedOptions", "parse_log_kinds", "parse_seeds"]
+__all__ = ["CompareRequest", "DEVICES", "EXECUTORS", "ExecutorChoice", "LOG_KINDS", "MAX_COUNT",
+           "MAX_SEED", "SpeedOptions", "parse_log_kinds", "parse_seeds"]

@@ -5,13 +5,23 @@ shows the mean alone; number columns are right-aligned. Above each table: the pr
 paper or REDUCED), the exact command(s) that produced the runs with the device, CPU threads,
 versions and commit they ran with, and the complete settings; below it, how each baseline's
 configuration differs from its reference configuration.
+
+One row holds only records of the same run settings (``split_by_settings``): a record made
+with other settings (another epoch count, class order, preset, --set...) left or copied into
+the folder is listed apart under its table, naming what differs, and never averaged in.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
+
+from ..store.outdir import settings_difference
+from ..store.records import settings_from_record
 
 METRICS: tuple[tuple[str, str], ...] = (
     ("avg_incremental_accuracy", "avg inc. acc (%)"),
@@ -150,12 +160,16 @@ def heading(benchmark: str, phases: int, presets: Sequence[str], reduced: bool) 
 
 def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[str] = (),
                     notes: Mapping[str, str] | None = None,
-                    diverged: Sequence[Mapping[str, Any]] = ()) -> str:
+                    diverged: Sequence[Mapping[str, Any]] = (), *,
+                    command: str | None = None) -> str:
     """The whole table.md: one section per benchmark/phases. ``notes``: method -> how its
     configuration differs from the reference one (printed under the table). ``diverged``: the
-    folder's divergence notes (records.find_divergences), listed at the end."""
+    folder's divergence notes (records.find_divergences), listed at the end. ``command``: the
+    folder's latest command (command.txt), which picks the settings of the rows when records
+    of other settings lie beside them (``split_by_settings``); those are listed apart."""
     if not records:
         return "No finished runs yet.\n" + diverged_runs(diverged)
+    records, apart = split_by_settings(records, command)
     summary = summarize(records_frame(records), method_order)
     parts = []
     for (bench, phases), group in summary.groupby(["benchmark", "phases"], sort=False):
@@ -183,8 +197,20 @@ def render_markdown(records: Sequence[dict[str, Any]], method_order: Sequence[st
             markdown_table(group),
             "",
             *reference_notes(list(group["method"]), notes or {}),
+            *other_settings([a for a in apart if (a.record["benchmark"], a.record["phases"])
+                             == (bench, phases)]),
         ]))
     return "\n".join(parts) + diverged_runs(diverged)
+
+
+def other_settings(apart: Sequence[Apart]) -> list[str]:
+    """Lines under a table: the records made with other settings than its rows, each with
+    what differs; they are not in the means."""
+    if not apart:
+        return []
+    return ["Records with other settings (not averaged in; the numbers above leave them out):",
+            "", *[f"- `{a.file}` ({a.record['method']}, seed {a.record['seed']}): {a.difference}"
+                  for a in apart], ""]
 
 
 def diverged_runs(diverged: Sequence[Mapping[str, Any]]) -> str:
@@ -205,7 +231,133 @@ def _settings_line(records: Sequence[dict[str, Any]]) -> list[str]:
     return ["", "Set on top of the preset: " + ", ".join(f"{k}={v}" for k, v in sorted(changed.items()))]
 
 
-def render_csv(records: Sequence[dict[str, Any]], method_order: Sequence[str] = ()) -> str:
-    """Summary rows (means, stds, seeds, time) of every benchmark/phases group."""
+def render_csv(records: Sequence[dict[str, Any]], method_order: Sequence[str] = (), *,
+               command: str | None = None) -> str:
+    """Summary rows (means, stds, seeds, time) of every benchmark/phases group, of the records
+    of the table's settings only (``split_by_settings``)."""
+    records, _ = split_by_settings(records, command)
     summary = summarize(records_frame(records), method_order)
     return summary.to_csv(index=False, float_format="%.4f")
+
+
+# ----------------------------------------------------------------------------- like records
+#
+# The rule: per benchmark/phases, records are grouped by their run settings without the seed
+# (the settings dict whose hash is the run key; the seed is what a row averages over). When
+# they all agree nothing changes. Otherwise one group is the reference: the group holding a
+# record made by the folder's latest command (command.txt, the command written into every
+# record it made), else the group that most records (of any method) agree with on the settings
+# they share, then the largest, then the one holding the newest record ("created"). Each
+# method then keeps the group that agrees with the reference on the settings both share (its
+# own, when it is the reference's method), then the one of the latest command, the largest,
+# the newest; a method none of whose groups agrees has no row (the heading would not state its
+# settings). Every other record is listed apart with what differs from its method's row (or
+# from the table's shared settings).
+
+
+@dataclass(frozen=True)
+class Apart:
+    """A record left out of its table: made with other settings than the row of its method."""
+
+    record: dict[str, Any]
+    file: str        # where it lies in the folder: runs/<method>/seed<k>.json
+    difference: str  # 'train.epochs 2 (this record) vs 1 (the table)', ...
+
+
+def unseeded_settings(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's run settings without the seed, as JSON sees them."""
+    settings = json.loads(json.dumps(settings_from_record(dict(record)), default=str))
+    settings.pop("seed", None)
+    return settings
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _shared(settings: dict[str, Any], reference: dict[str, Any]
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both flattened to the settings both hold, the method and its own parameters aside
+    (another method's run settings hold only what reaches it)."""
+    mine, theirs = _flat(settings), _flat(reference)
+    shared = sorted(k for k in mine.keys() & theirs.keys()
+                    if k != "method" and not k.startswith("config.method_params"))
+    return {k: mine[k] for k in shared}, {k: theirs[k] for k in shared}
+
+
+def _agrees(settings: dict[str, Any], reference: dict[str, Any]) -> bool:
+    mine, theirs = _shared(settings, reference)
+    return mine == theirs
+
+
+def _created(record: Mapping[str, Any]) -> float:
+    try:
+        return datetime.strptime(str(record.get("created")), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return float("-inf")  # not recorded: the oldest
+
+
+def split_by_settings(records: Sequence[dict[str, Any]], command: str | None = None
+                      ) -> tuple[list[dict[str, Any]], list[Apart]]:
+    """(the records of the tables' settings, in their order; the records of other settings,
+    each with what differs). ``command``: the folder's latest command (see the rule above)."""
+    command = command.strip() if command else None
+    kept: set[int] = set()
+    apart: list[Apart] = []
+    sections: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in records:
+        sections.setdefault((r["benchmark"], r["phases"]), []).append(r)
+    for recs in sections.values():
+        groups: dict[str, list[dict[str, Any]]] = {}
+        settings: dict[str, dict[str, Any]] = {}
+        for r in recs:
+            s = unseeded_settings(r)
+            key = json.dumps(s, sort_keys=True)
+            groups.setdefault(key, []).append(r)
+            settings[key] = s
+        if len(groups) == 1:
+            kept.update(id(r) for r in recs)
+            continue
+
+        def latest(key: str) -> bool:
+            return command is not None and any((r.get("command") or "").strip() == command
+                                               for r in groups[key])
+
+        def size_and_age(key: str) -> tuple[bool, int, float]:
+            return latest(key), len(groups[key]), max(_created(r) for r in groups[key])
+
+        def support(key: str) -> tuple[bool, int, int, float]:
+            """Of the latest command; the records (any method) that agree with it; its own."""
+            agreeing = sum(len(g) for k, g in groups.items() if _agrees(settings[k], settings[key]))
+            made_last, size, newest = size_and_age(key)
+            return made_last, agreeing, size, newest
+
+        reference = max(groups, key=support)  # first of equals: the first record's group
+        chosen: dict[str, str] = {}
+        for key in groups:
+            method = settings[key]["method"]
+            rank = lambda k: (k == reference, _agrees(settings[k], settings[reference]),  # noqa: E731
+                              *size_and_age(k))
+            if method not in chosen or rank(key) > rank(chosen[method]):
+                chosen[method] = key
+        for key, group in groups.items():
+            row = chosen[settings[key]["method"]]
+            in_table = _agrees(settings[row], settings[reference])
+            if key == row and in_table:
+                kept.update(id(r) for r in group)
+                continue
+            # against its method's row; against the table's shared settings when its method
+            # has no row (no group of it agrees with the table)
+            difference = (settings_difference(settings[key], settings[row]) if in_table
+                          else settings_difference(*_shared(settings[key], settings[reference])))
+            difference = difference.replace(" (saved)", " (this record)").replace(" (now)",
+                                                                                  " (the table)")
+            apart += [Apart(r, f"runs/{r['method']}/seed{r['seed']}.json", difference)
+                      for r in group]
+    apart.sort(key=lambda a: (a.record["benchmark"], a.record["phases"], a.file))
+    return [r for r in records if id(r) in kept], apart

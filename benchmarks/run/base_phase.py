@@ -11,22 +11,25 @@ largest phase (CIFAR-100 B50: half the classes at 160 epochs).
 
 The saved state is an ordinary safe checkpoint (checkpoint.py) under
 ``<out>/checkpoints/_base/<group>/seed<k>.pt``, keyed by the run settings with the method name
-replaced by its group, and by the CPU thread count. A record made from an adopted base phase
-names the method that trained it (``base_phase_from``) and keeps that phase's time, so time per
-run stays comparable. A comparison that ends with every run done deletes these files.
+replaced by its group, and by the CPU thread count and kernels. A record made from an adopted
+base phase names the method that trained it (``base_phase_from``) and keeps that phase's time,
+so time per run stays comparable. A comparison that ends with every run done deletes the files
+it wrote (a base phase of its own settings, verified by its key) and nothing else: a damaged
+one is set aside like any damaged checkpoint, and files it does not know are left alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..store.checkpoint import (CheckpointError, checkpoint_path, load_checkpoint, read_checkpoint_meta,
-                         save_checkpoint)
 from ..methods import get_method
+from ..store.checkpoint import (CheckpointError, checkpoint_path, load_checkpoint,
+                                read_checkpoint_meta, save_checkpoint)
+from ..store.outdir import set_aside
+from .cpu import cpu_kernels
 
 BASE_DIR = "_base"
 
@@ -58,7 +61,8 @@ def save_base_phase(out_dir: Path, run_settings: dict[str, Any], strategy: Any,
     if base_group(method) is None or path.exists():
         return
     meta = {"base_key": base_key(run_settings), "settings": base_settings(run_settings),
-            "method": method, "seed": seed, "cpu_threads": cpu_threads}
+            "method": method, "seed": seed, "cpu_threads": cpu_threads,
+            "cpu_kernels": cpu_kernels()}
     save_checkpoint(path, strategy, meta, {"done": done}, shared=shared, transient=transient)
 
 
@@ -66,7 +70,8 @@ def adopt_base_phase(out_dir: Path, run_settings: dict[str, Any], strategy: Any,
                      shared: list[Any], transient: list[Any], cpu_threads: int,
                      notify: Callable[[str], None]) -> dict[str, Any] | None:
     """Load the group's saved phase 0 into ``strategy`` and return the run's results so far,
-    or None (nothing saved, other settings, or an unusable file: phase 0 is trained)."""
+    or None (nothing saved, other settings or CPU: phase 0 is trained). An unusable file is set
+    aside (kept, renamed) so that this run's own phase 0 can take its place."""
     method = run_settings["method"]
     path = base_path(out_dir, method, run_settings["seed"])
     adopt = getattr(strategy, "adopt_base_state", None)
@@ -74,12 +79,15 @@ def adopt_base_phase(out_dir: Path, run_settings: dict[str, Any], strategy: Any,
         return None
     try:
         meta = read_checkpoint_meta(path)
-        if meta.get("base_key") != base_key(run_settings) or meta.get("cpu_threads") != cpu_threads:
+        if (meta.get("base_key") != base_key(run_settings) or meta.get("cpu_threads") != cpu_threads
+                or meta.get("cpu_kernels", cpu_kernels()) != cpu_kernels()):
             return None
         meta, extra = load_checkpoint(path, strategy, shared=shared, transient=transient,
                                       adopt=adopt)
     except (CheckpointError, ValueError) as exc:
-        notify(f"warning: base phase {path} is unusable ({exc}); {method} trains its own")
+        kept = set_aside(path)
+        notify(f"warning: base phase {path} is unusable ({exc}); kept as {kept.name}, "
+               f"{method} trains its own")
         return None
     done = extra["done"]
     done["base_phase_from"] = meta["method"]
@@ -106,14 +114,32 @@ def base_phase_holds(runs: Sequence[Any], out_dir: Path) -> dict[int, int]:
     return holds
 
 
-def remove_base_phases(out_dir: Path) -> None:
-    """Delete the saved base phases (and the checkpoints folder when it is left empty)."""
-    folder = Path(out_dir) / "checkpoints"
-    shutil.rmtree(folder / BASE_DIR, ignore_errors=True)
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
+def remove_base_phases(out_dir: Path, runs: Sequence[Any]) -> list[Path]:
+    """Delete the base phases this compare's ``runs`` (RunSpecs) kept, once every run is done:
+    only a file at one of their paths that reads as a base phase of their settings (its key);
+    then the folders left empty. Anything else (a damaged file set aside, a user's file) stays.
+    Returns what was deleted."""
+    out_dir = Path(out_dir)
+    removed = []
+    wanted = {base_path(out_dir, r.method, r.seed): base_key(r.settings())
+              for r in runs if base_group(r.method) is not None}
+    for path, key in wanted.items():
+        if not path.is_file():
+            continue
+        try:
+            meta = read_checkpoint_meta(path)
+        except (CheckpointError, OSError):
+            continue  # not one we can vouch for: left alone
+        if meta.get("base_key") == key:
+            path.unlink()
+            removed.append(path)
+    base = out_dir / "checkpoints" / BASE_DIR
+    for folder in [*sorted({p.parent for p in wanted}), base, out_dir / "checkpoints"]:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
+    return removed
 
 
 __all__ = ["adopt_base_phase", "base_group", "base_key", "base_path", "base_phase_holds",

@@ -30,7 +30,8 @@ from ..errors import RunDiverged, UserError
 from ..methods import get_method, memory_plan
 from .base_phase import adopt_base_phase, save_base_phase
 from .progress import EpochProgress, phase_line
-from ..store.outdir import set_aside, settings_difference, thread_count_error
+from ..store.outdir import cpu_mismatch, set_aside, settings_difference
+from .cpu import cpu_kernels, cpu_threads
 from ..store.records import SCHEMA_VERSION, average_forgetting, save_divergence, store_record
 from ..plan.cells import RunSpec
 from .runtime import apply as apply_speed_options
@@ -40,20 +41,18 @@ _STREAM_PREFIX = "Top1_Acc_Stream/eval_phase/test_stream"
 _NME_PREFIX = "Top1_NME_Acc_Stream/eval_phase/test_stream"
 
 
-def cpu_threads() -> int:
-    """Threads PyTorch uses on the CPU: they change the order of float sums, hence the numbers."""
-    return torch.get_num_threads()
-
-
 def check_resumable(meta: dict[str, Any], spec: RunSpec, ckpt: Path) -> None:
-    """UserError unless the checkpoint was written by this run with this thread count (CPU)."""
+    """UserError unless the checkpoint was written by this run with this thread count and
+    these CPU kernels (CPU)."""
     if meta.get("run_key") != spec.key():
         saved = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
         raise UserError(f"{ckpt} (unfinished run) was made with other settings: "
                         f"{settings_difference(saved, spec.settings())}; use another --out, or "
                         "the settings it was made with")
-    if spec.device == "cpu" and meta.get("cpu_threads") != cpu_threads():
-        raise thread_count_error(ckpt, meta.get("cpu_threads"), cpu_threads())
+    if spec.device == "cpu":
+        refusal = cpu_mismatch(meta, ckpt, threads=cpu_threads(), kernels=cpu_kernels())
+        if refusal is not None:
+            raise refusal
 
 
 # ----------------------------------------------------------------------------- environment
@@ -291,6 +290,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
 def meta_for(spec: RunSpec) -> dict[str, Any]:
     """What a checkpoint says about its run, as plain data (read back without the strategy)."""
     return {"run_key": spec.key(), "settings": spec.settings(), "cpu_threads": cpu_threads(),
+            "cpu_kernels": cpu_kernels(),
             "method": spec.method, "seed": spec.seed}
 
 
@@ -346,6 +346,7 @@ def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: st
         "device": spec.device,
         "settings": spec.settings(),
         "cpu_threads": cpu_threads(),
+        "cpu_kernels": cpu_kernels(),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

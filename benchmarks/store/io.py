@@ -5,6 +5,11 @@ the old file or the new one, never half of one: the bytes go to a temporary file
 name in the same folder, are flushed to disk, and replace the target in one rename. A failed
 write removes its temporary file and leaves the target untouched.
 
+Files get the permissions any command-line program gives a new file (0666 less the umask:
+usually 0644 or 0664), not mkstemp's private 0600, so a results folder shared with colleagues
+stays readable. A write that fails because the disk is full (also when torch.save reports it as
+a RuntimeError from its zip writer) is an OSError naming the file and the free space left.
+
 Temporary names carry the writer's process id (``.<name>.<pid>.<random>.tmp``) so that the
 leftovers of a killed writer can be told from the live temp files of a concurrent ``report``:
 ``remove_stale_temp_files`` removes only those whose process is gone.
@@ -12,9 +17,11 @@ leftovers of a killed writer can be told from the live temp files of a concurren
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,10 +45,16 @@ def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any], *,
     fd, tmp = tempfile.mkstemp(prefix=f"{temp_prefix(path)}{os.getpid()}.", suffix=TEMP_SUFFIX,
                                dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+            try:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except RuntimeError as exc:  # torch.save's zip writer: "file write failed", ...
+                raise _write_failure(path, exc) from None
+            except OSError as exc:
+                raise _with_free_space(exc, path) from None
         if verify is not None:
             verify(Path(tmp))
         os.replace(tmp, path)
@@ -54,6 +67,43 @@ def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any], *,
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _free_text(folder: Path) -> str:
+    free = free_bytes(folder)
+    return "free space unknown" if free is None else f"{free / 2**20:.1f} MiB free there"
+
+
+def _with_free_space(exc: OSError, path: Path) -> OSError:
+    """The same error, naming the file and the free space (disk full is the usual cause)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OSError(exc.errno, f"{reason} ({_free_text(path.parent)})", str(path))
+
+
+def _write_failure(path: Path, exc: RuntimeError) -> BaseException:
+    """torch.save reports a failed write of its zip container as a RuntimeError ("file write
+    failed", "unexpected pos ..."); with no space left it is a full disk. Other RuntimeErrors
+    (a bug, an unpicklable state) stay what they are."""
+    text = str(exc)
+    if not any(word in text for word in ("write", "unexpected pos")):
+        return exc
+    free = free_bytes(path.parent)
+    code = errno.ENOSPC if free is not None and free < 2**20 else errno.EIO
+    return OSError(code, f"{os.strerror(code)} ({_free_text(path.parent)})", str(path))
 
 
 def _fsync_dir(folder: Path) -> None:

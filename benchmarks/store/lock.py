@@ -49,6 +49,15 @@ def describe_holder(out_dir: Path) -> str:
         return "another process (holder unknown)"
 
 
+def _refuse_odd_file(path: Path) -> None:
+    """UserError unless ``path`` is absent or a plain file: a folder there cannot be locked and
+    a symbolic link would lock (and the owner note overwrite) whatever it points to."""
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_file()):
+        kind = ("a symbolic link" if path.is_symlink() else "a folder" if path.is_dir()
+                else "a special file")
+        raise UserError(f"{path} is not a plain file ({kind}): remove it, or use another --out")
+
+
 class OutputFolderLock:
     """Context manager: hold ``<out>/.compare.lock`` or raise OutputFolderBusy immediately."""
 
@@ -62,13 +71,22 @@ class OutputFolderLock:
         return self._lock.is_locked
 
     def acquire(self) -> "OutputFolderLock":
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where the folder should be, no permission, ...
+            raise UserError(f"cannot use {self.out_dir} as the output folder "
+                            f"({exc.strerror or exc}); use another --out") from None
+        for name in (LOCK_NAME, OWNER_NAME):
+            _refuse_odd_file(self.out_dir / name)
         try:
             self._lock.acquire(blocking=False)
         except Timeout:
             raise OutputFolderBusy(
                 f"{self.out_dir} is in use by another compare ({describe_holder(self.out_dir)}); "
                 "wait for it to finish or use another --out") from None
+        except OSError as exc:  # a file system without locks, no permission, ...
+            raise UserError(f"cannot lock {self.out_dir / LOCK_NAME} ({exc.strerror or exc}); "
+                            "use another --out") from None
         try:
             atomic_write_json(self.out_dir / OWNER_NAME,
                               {"pid": os.getpid(), "host": socket.gethostname(),

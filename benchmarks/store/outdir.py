@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .checkpoint import CheckpointError, find_checkpoints, read_checkpoint_meta
+from .checkpoint import CheckpointError, find_checkpoints, read_checkpoint_meta, remove_checkpoint
 from ..errors import UserError
 from .io import remove_stale_temp_files
 from .records import RecordError, find_record_files, load_record, settings_from_record
@@ -40,6 +40,7 @@ class FolderState:
     finished: set[tuple[str, int]] = field(default_factory=set)
     redone: list[tuple[str, int]] = field(default_factory=list)  # damaged, trained again
     set_aside: list[Path] = field(default_factory=list)          # where the damaged files went
+    removed: list[Path] = field(default_factory=list)            # stale checkpoints of finished runs
 
 
 # ----------------------------------------------------------------------------- set aside
@@ -73,7 +74,7 @@ def remove_stale_temp_files_below(out_dir: Path) -> list[Path]:
 
 
 _WRITE_FAILURES = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT,
-                   errno.EFBIG}
+                   errno.EFBIG, errno.EIO}
 
 
 def is_write_failure(exc: OSError) -> bool:
@@ -124,12 +125,39 @@ def _show(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def thread_count_error(path: Path, saved: Any, now: int) -> UserError:
+def thread_count_error(path: Path, saved: Any, now: int, *, executor: str = "local") -> UserError:
     """Refusal to resume a CPU run under another thread count, saying how to go on."""
-    return UserError(f"{path} was written with {saved} CPU thread(s) and this process has {now}: "
-                     "the resumed numbers would match neither; run the same command with "
-                     f"OMP_NUM_THREADS={saved} to resume, or move the checkpoint away to restart "
-                     "that run")
+    if executor == "ray":  # a Ray cell always trains with one thread: the count cannot be met
+        advice = (f"resume it with --executor local and OMP_NUM_THREADS={saved}, or use another "
+                  "--out to train afresh")
+    else:
+        advice = (f"run the same command with OMP_NUM_THREADS={saved} to resume, or move the "
+                  "checkpoint away to restart that run")
+    return UserError(f"{path} was written with {saved} CPU thread(s) and this "
+                     f"{'run' if executor == 'local' else 'executor'} has {now}: the resumed "
+                     f"numbers would match neither; {advice}")
+
+
+def kernels_error(path: Path, saved: dict[str, Any], now: dict[str, Any]) -> UserError:
+    """Refusal to resume a CPU run under other CPU kernels (another kind of CPU), saying how."""
+    return UserError(f"{path} was written with other CPU kernels (ATen {saved.get('aten')}, "
+                     f"oneDNN {saved.get('onednn')}) than this machine's (ATen {now.get('aten')}, "
+                     f"oneDNN {now.get('onednn')}): the resumed numbers would match neither; "
+                     "resume it on a CPU of the kind that wrote it (a newer CPU can be lowered: "
+                     "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 for AVX2), or move the "
+                     "checkpoint away to restart that run")
+
+
+def cpu_mismatch(meta: dict[str, Any], path: Path, *, threads: int | None,
+                 kernels: dict[str, Any] | None, executor: str = "local") -> UserError | None:
+    """The refusal a CPU resume from ``meta`` gets here, or None. A checkpoint made before
+    kernels were recorded is judged by its thread count alone."""
+    if threads is not None and meta.get("cpu_threads") != threads:
+        return thread_count_error(path, meta.get("cpu_threads"), threads, executor=executor)
+    saved = meta.get("cpu_kernels")
+    if kernels is not None and isinstance(saved, dict) and saved != kernels:
+        return kernels_error(path, saved, kernels)
+    return None
 
 
 # ----------------------------------------------------------------------------- scanning
@@ -146,12 +174,16 @@ def _run_of(path: Path, suffix: str) -> tuple[str, int] | None:
 def scan_out_dir(out_dir: Path, *, requested: Iterable[tuple[str, int]],
                  settings_for: Callable[[str, int], dict[str, Any] | None],
                  key_for: Callable[[str, int], str | None], cpu_threads: int | None,
-                 warn: Warn) -> FolderState:
+                 warn: Warn, cpu_kernels: dict[str, Any] | None = None,
+                 executor: str = "local") -> FolderState:
     """Check every record and checkpoint of ``out_dir`` (see module docstring).
 
     ``settings_for(method, seed)`` / ``key_for(method, seed)``: this compare's settings and
     run key for a run, None for a method that is no longer registered (its files are left
-    alone). ``cpu_threads``: the thread count a CPU resume must match (None: not checked).
+    alone). ``cpu_threads`` / ``cpu_kernels``: what a CPU resume must match (None: not
+    checked; ``executor`` names who resumes, for the advice). A checkpoint of a run whose record
+    is already safe (killed between the two writes) is removed: it is ours (same run key) and
+    nothing uses it.
     """
     out_dir = Path(out_dir)
     requested = set(requested)
@@ -198,10 +230,14 @@ def scan_out_dir(out_dir: Path, *, requested: Iterable[tuple[str, int]],
             saved = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
             conflicts.append(f"{path.relative_to(out_dir)} (unfinished run): "
                              f"{settings_difference(saved, settings_for(*run))}")
-        elif run in state.finished:
-            continue  # a stale checkpoint of a finished run: the runner never uses it
-        elif run in requested and cpu_threads is not None and meta.get("cpu_threads") != cpu_threads:
-            raise thread_count_error(path, meta.get("cpu_threads"), cpu_threads)
+        elif run in state.finished:  # killed after its record was written: stale, ours
+            remove_checkpoint(path)
+            state.removed.append(path)
+        elif run in requested:
+            refusal = cpu_mismatch(meta, path, threads=cpu_threads, kernels=cpu_kernels,
+                                   executor=executor)
+            if refusal is not None:
+                raise refusal
 
     if conflicts:
         listed = "; ".join(conflicts[:3]) + (f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else "")

@@ -21,11 +21,14 @@ from .registry import (
     StreamSizes,
     StreamSpec,
     build_stream,
+    check_normalization,
     class_order,
     describe_stream,
     list_streams,
+    per_channel,
     register_stream,
     resolve_data_root,
+    stream_channels,
     stream_sizes,
 )
 
@@ -34,7 +37,7 @@ __all__ = [
     "DEFAULT_CLASS_ORDER_SEED", "DIGITS_CLASSES", "FMNIST_CLASSES", "IMAGENET_MEAN",
     "IMAGENET_STD", "ImageFiles", "LoadedData", "SMALL_IMAGE_MAX", "StreamLayout", "StreamSizes",
     "StreamSpec",
-    "TensorImages", "build_stream", "class_order", "describe_stream", "folder_classes",
-    "folder_files", "list_streams", "per_class_subset", "register_stream", "resolve_data_root",
-    "stream_sizes",
+    "TensorImages", "build_stream", "check_normalization", "class_order", "describe_stream",
+    "folder_classes", "folder_files", "list_streams", "per_channel", "per_class_subset",
+    "register_stream", "resolve_data_root", "stream_channels", "stream_sizes",
 ]

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from .common import open_torchvision_dataset, small_image_pipeline, subset_tensors
-from .registry import LoadedData, StreamSizes, StreamSpec, backbone_for_side, register_stream
+from .registry import (LoadedData, StreamSizes, StreamSpec, backbone_for_side, per_channel,
+                       register_stream)
 
 # The datasets' own `classes` lists, so `describe` needs no data on disk.
 CIFAR10_CLASSES = [
@@ -41,8 +42,8 @@ def _cifar(spec: StreamSpec, root: Path, cls_name: str, what: str, layout: str, 
                                       what, layout)
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # HWC -> CHW uint8
         parts.append(subset_tensors(images, ds.targets, per_class, spec.class_order_seed))
-    return small_image_pipeline(spec, 32, spec.mean or mean, spec.std or std, (parts[0], parts[1]),
-                                (3, 32, 32))
+    return small_image_pipeline(spec, 32, per_channel(spec.mean or mean, 3),
+                                per_channel(spec.std or std, 3), (parts[0], parts[1]), (3, 32, 32))
 
 
 @register_stream(
@@ -50,6 +51,7 @@ def _cifar(spec: StreamSpec, root: Path, cls_name: str, what: str, layout: str, 
     "CIFAR-100, B50 + N phases, seed-1993 order (the AANets paper's main protocol)",
     lambda spec: CIFAR100_CLASSES,
     sizes=lambda spec: StreamSizes([500] * 100, backbone_for_side(32)),
+    channels=3,
 )
 def _load_cifar100(spec: StreamSpec, root: Path) -> LoadedData:
     return _cifar(spec, root, "CIFAR100", "CIFAR-100", "cifar-100-python/",
@@ -61,6 +63,7 @@ def _load_cifar100(spec: StreamSpec, root: Path) -> LoadedData:
     "CIFAR-10 (torchvision layout), B5 + N phases",
     lambda spec: CIFAR10_CLASSES,
     sizes=lambda spec: StreamSizes([5000] * 10, backbone_for_side(32)),
+    channels=3,
 )
 def _load_cifar10(spec: StreamSpec, root: Path) -> LoadedData:
     return _cifar(spec, root, "CIFAR10", "CIFAR-10", "cifar-10-batches-py/",

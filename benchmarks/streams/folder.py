@@ -2,17 +2,19 @@
 memory, large ones decoded per access with the ImageNet recipe.
 
 The tree is checked before training, every problem named in one line: a class folder that is
-missing, empty or holds its images only in sub-folders, a class in one split only, unreadable
-images (listed; ``--skip-bad-images`` leaves them out and the run record counts them). The
-input size comes from the whole training tree, not from one image: the most common image size
-decides (its longer side), images of other sizes are resized, and the choice and the backbone
-it implies are printed; ``image_size`` in the preset (or ``--set data.image_size=...``)
+missing, empty, a symbolic link that leads nowhere (a loop, a missing target) or holds its
+images only in sub-folders, a class in one split only, unreadable images, dangling or looping
+image links included (listed; ``--skip-bad-images`` leaves them out and the run record counts
+them). The input size comes from the whole training tree, not from one image: the most common
+image size decides (its longer side), images of other sizes are resized, and the choice and the
+backbone it implies are printed; ``image_size`` in the preset (or ``--set data.image_size=...``)
 overrides it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 from collections import Counter
 from pathlib import Path
@@ -26,7 +28,7 @@ from benchmarks.errors import UserError
 
 from .common import TensorImages, per_class_subset, small_image_pipeline
 from .registry import (DATA_ROOT_ENV, SMALL_IMAGE_MAX, LoadedData, StreamSizes, StreamSpec,
-                       backbone_for_side, register_stream, resolve_data_root)
+                       backbone_for_side, per_channel, register_stream, resolve_data_root)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,7 +37,32 @@ _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".
 _FOLDER_LAYOUT = "<root>/train/<class>/*.jpg and <root>/val/<class>/ (or test/)"
 
 
+def _link_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` (a symbolic link) leads nowhere: 'a symbolic link loop', 'a broken symbolic
+    link (to X)', ...; None when it resolves (or is no link)."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return f"unreadable ({exc.strerror or exc})"
+        if exc.errno == errno.ENOENT:
+            return f"a broken symbolic link (to {target}, which does not exist)"
+        return f"a symbolic link to {target} that cannot be followed ({exc.strerror or exc})"
+
+
+def _broken_folder(path: Path, what: str) -> UserError:
+    return UserError(f"{what} {path} is {_link_problem(path)}: fix the link or remove it")
+
+
 def _folder_split_dirs(root: Path) -> tuple[Path, Path]:
+    for split in ("train", "val", "test"):
+        if (root / split).is_symlink() and _link_problem(root / split):
+            raise _broken_folder(root / split, "split folder")
     test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
     if not (root / "train").is_dir() or test_dir is None:
         raise UserError(
@@ -45,10 +72,27 @@ def _folder_split_dirs(root: Path) -> tuple[Path, Path]:
     return root / "train", test_dir
 
 
+def _class_dirs(split_dir: Path) -> list[str]:
+    """Sorted names of the class folders in ``split_dir``; UserError naming the first entry that
+    is a symbolic link leading nowhere (a loop, a missing target): it may be a class folder,
+    and dropping it silently would train on fewer classes."""
+    names = []
+    for entry in sorted(os.scandir(split_dir), key=lambda e: e.name):
+        try:
+            if entry.is_dir():
+                names.append(entry.name)
+                continue
+        except OSError:  # ELOOP: is_dir() only swallows a missing target
+            pass
+        if entry.is_symlink() and _link_problem(entry.path):
+            raise _broken_folder(split_dir / entry.name, "class folder")
+    return names
+
+
 def folder_classes(root: Path) -> list[str]:
     """Class names of a split-folder tree: the sorted sub-folders of train/ (ImageFolder order)."""
     train_dir, _ = _folder_split_dirs(root)
-    classes = sorted(e.name for e in os.scandir(train_dir) if e.is_dir())
+    classes = _class_dirs(train_dir)
     if len(classes) < 2:
         raise UserError(f"split-folder found {len(classes)} class folder(s) in {train_dir}; "
                         "need at least 2")
@@ -63,8 +107,19 @@ _SHOWN_BAD_FILES = 3
 
 
 def _images_in(folder: Path) -> list[str]:
-    return sorted(e.path for e in os.scandir(folder)
-                  if e.is_file() and e.name.lower().endswith(_IMAGE_EXTENSIONS))
+    """The image files of a class folder, by name; a symbolic link that leads nowhere (a loop, a
+    missing target) is kept, so that check_images counts it as an unreadable image."""
+    out = []
+    for entry in os.scandir(folder):
+        if not entry.name.lower().endswith(_IMAGE_EXTENSIONS):
+            continue
+        try:
+            keep = entry.is_file() or entry.is_symlink()  # is_file(): False for a dangling link
+        except OSError:  # ELOOP
+            keep = True
+        if keep:
+            out.append(entry.path)
+    return sorted(out)
 
 
 def _nested_images(folder: Path) -> tuple[int, list[str]]:
@@ -84,9 +139,10 @@ def folder_files(split_dir: Path, classes: Sequence[str]) -> tuple[list[str], li
     """(paths, labels) of every image in a class-per-folder split, sorted; nothing is decoded.
     UserError naming the folder when a class folder is missing or holds no image directly."""
     paths, labels, problems = [], [], []
+    present = _class_dirs(split_dir)  # a class folder that is a broken link: named here
     for label, name in enumerate(classes):
         class_dir = split_dir / name
-        if not class_dir.is_dir():
+        if name not in present:
             problems.append(f"class folder {class_dir} is missing ({split_dir.parent} must have "
                             "the same classes in train/ and val/ or test/)")
             continue
@@ -103,7 +159,7 @@ def folder_files(split_dir: Path, classes: Sequence[str]) -> tuple[list[str], li
             continue
         paths += files
         labels += [label] * len(files)
-    extra = sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and e.name not in set(classes))
+    extra = [name for name in present if name not in set(classes)]
     if extra:
         problems.append(f"{split_dir} has class folder(s) {', '.join(extra[:5])} that "
                         f"{split_dir.parent / 'train'} does not have; both splits need the same classes")
@@ -207,6 +263,7 @@ class ImageFiles(Dataset):
     "--data-root is the tree",
     lambda spec: folder_classes(resolve_data_root(spec)),
     sizes=lambda spec: _folder_sizes(spec),
+    channels=3,  # every image is decoded as RGB (decode_rgb)
 )
 def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
     from torchvision.transforms import v2
@@ -239,7 +296,8 @@ def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
     else:
         size, why = input_size_rule(sizes[0])
         notes.append(f"split-folder: {why}")
-    mean, std = spec.mean or IMAGENET_MEAN, spec.std or IMAGENET_STD
+    mean = per_channel(spec.mean or IMAGENET_MEAN, 3)
+    std = per_channel(spec.std or IMAGENET_STD, 3)
     if size <= SMALL_IMAGE_MAX:  # CIFAR-like: decode once, keep in memory, pad-crop + flip
         notes.append(f"split-folder: {size} px <= {SMALL_IMAGE_MAX} px: ResNet-32, images kept "
                      "in memory, pad-and-crop + flip")
@@ -278,7 +336,9 @@ def _folder_sizes(spec: StreamSpec) -> StreamSizes:
 
     root = resolve_data_root(spec)
     classes = folder_classes(root)
-    paths, labels = folder_files(_folder_split_dirs(root)[0], classes)
+    train_dir, test_dir = _folder_split_dirs(root)
+    paths, labels = folder_files(train_dir, classes)
+    folder_files(test_dir, classes)  # its folders checked as the loader will (files only listed)
     side = spec.image_size
     if not side:
         sizes = []

@@ -12,6 +12,7 @@ module knows no dataset. Avalanche is imported lazily so that ``describe`` and `
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,21 +133,57 @@ class _StreamDef:
     class_names: Callable[[StreamSpec], list[str]]  # cheap: no image is read
     load: Callable[[StreamSpec, Path], LoadedData]
     sizes: Callable[[StreamSpec], StreamSizes] | None = None  # cheap: no image is decoded
+    channels: int | None = None  # colour channels of its images (None: not known before loading)
 
 
 _REGISTRY: dict[str, _StreamDef] = {}
 
 
 def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]],
-                    sizes: Callable[[StreamSpec], StreamSizes] | None = None):
+                    sizes: Callable[[StreamSpec], StreamSizes] | None = None,
+                    channels: int | None = None):
     """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``; ``sizes``
-    tells the dry-run plan the training images per class and the backbone without loading."""
+    tells the dry-run plan the training images per class and the backbone without loading;
+    ``channels`` (1 grey, 3 RGB) lets a plan check ``mean``/``std`` before any data is read."""
 
     def decorate(load: Callable[[StreamSpec, Path], LoadedData]):
-        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes)
+        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes, channels)
         return load
 
     return decorate
+
+
+def stream_channels(name: str) -> int | None:
+    """Colour channels of a registered stream's images (None: its loader decides)."""
+    return _stream_def(name).channels
+
+
+def check_normalization(spec: StreamSpec) -> None:
+    """UserError unless ``spec.mean`` / ``spec.std`` fit the stream: one value per channel (or
+    one for every channel), finite, the same count for both, std > 0. Nothing is read."""
+    channels = stream_channels(spec.name)
+    given = {key: tuple(values) for key, values in (("data.mean", spec.mean),
+                                                    ("data.std", spec.std)) if values is not None}
+    for key, values in given.items():
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in values):
+            raise UserError(f"{key} must be finite numbers, got {list(values)}")
+        if channels is not None and len(values) not in (1, channels):
+            raise UserError(f"{key} has {len(values)} values but {spec.name} images have "
+                            f"{channels} channel{'s' if channels > 1 else ''}: give "
+                            + (f"{channels} values (one per channel) or 1" if channels > 1
+                               else "1 value"))
+    if len(given) == 2 and len(given["data.mean"]) != len(given["data.std"]):
+        raise UserError(f"data.mean has {len(given['data.mean'])} values but data.std has "
+                        f"{len(given['data.std'])}: give both the same count (one per channel)")
+    if "data.std" in given and any(v <= 0 for v in given["data.std"]):
+        raise UserError(f"data.std must be positive, got {list(given['data.std'])}")
+
+
+def per_channel(values: tuple[float, ...] | list[float], channels: int) -> tuple[float, ...]:
+    """One value for every channel -> that value per channel; anything else unchanged."""
+    values = tuple(float(v) for v in values)
+    return values * channels if len(values) == 1 else values
 
 
 def stream_sizes(spec: StreamSpec) -> StreamSizes | None:
@@ -218,6 +255,7 @@ def describe_stream(spec: StreamSpec) -> StreamLayout:
         raise UserError(f"--class-order-seed must be an integer in 0..{MAX_CLASS_ORDER_SEED}, "
                         f"got {spec.class_order_seed}")
     definition = _stream_def(spec.name)
+    check_normalization(spec)  # before the class names: a folder tree is not even listed
     names = definition.class_names(spec)
     phases = _phase_classes(spec, len(names))
     return StreamLayout(spec.name, _class_order(spec, len(names)), phases, names)

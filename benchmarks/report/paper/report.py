@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 from ...errors import UserError
 from ...store.io import atomic_write_text
 from ..combined import is_protocols_dir, protocol_records, write_combined
+from ..folder import like_records
 from ...store.records import usable_records
 from . import load_published
 from .table import per_phase_frame, render_against, render_per_phase
@@ -21,7 +22,8 @@ PER_PHASE_MD, PER_PHASE_CSV = "per_phase.md", "per_phase.csv"
 
 
 def folder_records(out: str | Path, warn: Callable[[str], None]) -> list[dict]:
-    """Every usable record of a compare folder or of all p<N>/ folders of a protocols folder."""
+    """Every usable record of a compare folder or of all p<N>/ folders of a protocols folder,
+    made with its folder's settings (the others are listed apart in table.md, never compared)."""
     out = Path(out)
     if is_protocols_dir(out):
         return [r for recs in protocol_records(out, warn).values() for r in recs]
@@ -31,7 +33,7 @@ def folder_records(out: str | Path, warn: Callable[[str], None]) -> list[dict]:
     records, unusable = usable_records(out)
     for path, reason in unusable:
         warn(f"warning: skipping unusable run file {path} ({reason})")
-    return records
+    return like_records(out, records)[0]
 
 
 def paper_reports(out: str | Path, *, against: str | None = None, per_phase: bool = False,

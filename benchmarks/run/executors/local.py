@@ -21,6 +21,10 @@ class LocalExecutor:
         from ..runner import resolve_device
         return resolve_device(device)
 
+    def cell_threads(self) -> int:
+        from ..cpu import cpu_threads
+        return cpu_threads()
+
     def run(self, cells: Sequence[Cell], job: Job) -> Outcome:
         outcome = Outcome()
         runs_bar = None

@@ -167,6 +167,9 @@ class RayExecutor:
         self._gpus = float(gpus)
         return "cuda" if self._gpus > 0 else "cpu"
 
+    def cell_threads(self) -> int:
+        return CPUS_PER_CELL
+
     def _connect(self) -> None:
         if ray.is_initialized():  # a caller (a test, a notebook) already chose the instance
             return
