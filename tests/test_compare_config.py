@@ -108,7 +108,7 @@ def test_set_is_typed(item, field, value):
 def test_set_reaches_method_params_typed_like_the_preset(tmp_path):
     own = tmp_path / "own.yaml"
     own.write_text((PRESET_DIR / "smoke.yaml").read_text().replace(
-        "  der: {alpha: 0.1, beta: 0.5}", "  der: {alpha: 0.1, beta: 0.5, batch: null}"))
+        "  der: {alpha: 0.3}", "  der: {alpha: 0.3, batch: null}"))
     assert load_config(str(own), sets=["methods.der.batch=64"]).method_param("der", "batch", 0) == 64
     c = load_config("smoke", sets=["methods.lwf.alpha=2", "methods.ewc.mode=online"])
     assert c.method_param("lwf", "alpha", None) == 2.0 and isinstance(c.method_param("lwf", "alpha", None), float)

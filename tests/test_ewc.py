@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from benchmarks.methods import get_method
 from benchmarks.methods.ewc import BoundedFisherEWCPlugin
@@ -20,7 +19,7 @@ def penalties_per_phase(strategy, stream):
     backward = strategy.backward
 
     def recording_backward(**kwargs):
-        ce = F.cross_entropy(strategy.mb_output, strategy.mb_y)
+        ce = strategy.criterion()  # the strategy's own (new-class) cross-entropy
         seen.setdefault(strategy.clock.train_exp_counter, []).append(float((strategy.loss - ce).detach()))
         return backward(**kwargs)
 
@@ -34,7 +33,10 @@ def test_ewc_penalty_stays_bounded_and_active_over_one_class_phases(smoke_digits
     """Split-Digits with one class a phase: Avalanche's eval-mode Fisher reached 1e16 here and
     the loss NaN. The bounded Fisher keeps every penalty finite and small, and it is not zero."""
     torch.manual_seed(0)
-    cfg, bench = smoke_digits(5)
+    from benchmarks.plan.config import load_config
+
+    _, bench = smoke_digits(5)
+    cfg = load_config("smoke", sets=["methods.ewc.mode=separate"])  # one anchor per phase
     strategy = get_method("ewc").factory(cfg, bench, torch.device("cpu"), None)
     plugin = next(p for p in strategy.plugins if isinstance(p, BoundedFisherEWCPlugin))
     penalties = penalties_per_phase(strategy, bench.benchmark.train_stream)
@@ -109,7 +111,7 @@ def test_compare_reports_a_diverged_run_and_finishes_the_others(tmp_path):
     result = CliRunner().invoke(cli, [
         "compare", "--benchmark", "split-digits", "--phases", "5", "--preset", "smoke",
         "--methods", "naive,ewc", "--seeds", "1", "--quiet", "--out", str(out),
-        "--set", "methods.ewc.ewc_lambda=1e30"])
+        "--set", "methods.ewc.ewc_lambda=1e30", "--set", "methods.ewc.mode=separate"])
     assert result.exit_code == 1, result.output
     assert "1 run(s) failed:" in result.output
     assert "ewc seed 1: the training loss is" in result.output and "diverged" in result.output

@@ -137,7 +137,7 @@ def test_an_unknown_key_suggests_the_closest_ones_not_all(tmp_path):
     assert "methods.podnet.kmeans_seed" not in text and len(text) < 200
     with pytest.raises(UserError, match="did you mean methods.lwf.temperature"):
         load_config("smoke", sets=["methods.lwf.temprature=2"])
-    with pytest.raises(UserError, match="methods has bic, der, ewc, lwf, podnet"):
+    with pytest.raises(UserError, match="methods has bic, der, derpp, ewc, lwf, podnet"):
         load_config("smoke", sets=["methods.nope.x=1"])
 
 

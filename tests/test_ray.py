@@ -106,7 +106,8 @@ def test_methods_of_a_group_share_one_base_phase(local_ray, tmp_path):
 def test_a_diverged_cell_is_noted_by_the_driver_and_listed_under_the_table(local_ray, tmp_path):
     from benchmarks.store.records import find_divergences
 
-    grid = {**GRID, "methods": "naive,ewc", "seeds": "1", "sets": ["methods.ewc.ewc_lambda=1e30"]}
+    grid = {**GRID, "methods": "naive,ewc", "seeds": "1", "sets": ["methods.ewc.ewc_lambda=1e30",
+                                                                     "methods.ewc.mode=separate"]}
     result = run_compare(CompareRequest(**grid, out=tmp_path), executor=make_executor("ray"))
     assert result.trained == [("naive", 1)] and len(result.failed) == 1
     assert [(n["method"], n["seed"]) for n in find_divergences(tmp_path)] == [("ewc", 1)]

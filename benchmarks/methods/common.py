@@ -93,9 +93,13 @@ def common_kwargs(cfg: Settings, device, evaluator) -> dict[str, Any]:
                 eval_mb_size=cfg.eval_batch_size, device=device, evaluator=evaluator)
 
 
-def baseline(cls, cfg, bench, device, evaluator, *, incremental=True, extra_plugins=(), **kw):
+def baseline(cls, cfg, bench, device, evaluator, *, incremental=True, extra_plugins=(),
+             criterion=None, **kw):
+    """An Avalanche strategy ``cls`` on the benchmark's network with the preset's SGD and
+    schedule; ``criterion`` defaults to cross-entropy over all logits."""
     model = feature_classifier(bench, incremental=incremental)
     opt = sgd(cfg, model.parameters())
     plugins = [*augmentation_plugins(cfg, bench), schedule(cfg, opt), *extra_plugins]
-    return cls(model=model, optimizer=opt, criterion=nn.CrossEntropyLoss(), plugins=plugins,
-               **common_kwargs(cfg, device, evaluator), **kw)
+    return cls(model=model, optimizer=opt,
+               criterion=nn.CrossEntropyLoss() if criterion is None else criterion,
+               plugins=plugins, **common_kwargs(cfg, device, evaluator), **kw)

@@ -91,6 +91,10 @@ ALLOWED_GLOBALS: tuple[str, ...] = (
     "aanets_avalanche.plugins.icarl.ICaRLDistillationPlugin",
     "aanets_avalanche.plugins.lucir.LUCIRDistillationPlugin",
     "benchmarks.methods.common.FeatureClassifier",
+    "benchmarks.methods.bic.BiasCorrectionPlugin",
+    "benchmarks.methods.der.DarkExperienceReplayPlugin",
+    "benchmarks.methods.lwf.LwFDistillationPlugin",
+    "benchmarks.methods.new_classes.NewClassesCrossEntropy",
     # Avalanche 0.6: strategies' plugins, buffers and the datasets wrapping ours
     "avalanche.benchmarks.utils.classification_dataset.TaskAwareSupervisedClassificationDataset",
     "avalanche.benchmarks.utils.data.AvalancheDataset",
