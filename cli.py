@@ -127,12 +127,20 @@ def list_command() -> None:
 @click.option("--methods", default=None,
               help="Comma-separated method names (see `list`) [default: all default methods].")
 @click.option("--seeds", default="1993", show_default=True, help="Comma-separated seeds.")
-@click.option("--preset", default="cpu", show_default=True,
+@click.option("--preset", default="auto", show_default=True,
               help="Settings preset: paper (the authors' released commands, GPU), cpu or smoke "
-                   "(reduced), or the path of a .yaml preset file of your own.")
+                   "(reduced), or the path of a .yaml preset file of your own; auto: paper when "
+                   "the run's device is CUDA, cpu otherwise.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one preset setting, e.g. --set aanets.fusion_lr=1e-4 "
                    "--set memory.total=2000 (repeatable; see docs/reproduce-paper.md).")
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,...",
+              help="Train every value of a setting (keys and values as --set; a list value in "
+                   "brackets, [10,20]); repeated: the product. One row per method and value; "
+                   "a method the key does not reach trains once (docs/grids.md).")
+@click.option("--versus", default=None, metavar="METHOD",
+              help="Add to the table every row's paired difference of avg inc. acc to METHOD "
+                   "(or METHOD@variant), seed by seed, with its 95% confidence interval.")
 @click.option("--epochs", type=int, default=None,
               help="Override the preset's epochs per phase (lr milestones are rescaled).")
 @click.option("--out", "out", default=None,
@@ -164,7 +172,19 @@ def list_command() -> None:
 @click.option("--num-workers", type=int, default=None,
               help="DataLoader worker processes [default: 0 for in-memory data, else one per "
                    "spare core, at most 8].")
-@click.option("--amp", is_flag=True, help="bf16 autocast on CUDA (AANets-library methods).")
+@click.option("--amp", type=click.Choice(["auto", "on", "off"]), default="off", show_default=True,
+              is_flag=False, flag_value="on",
+              help="bf16 autocast of the AANets-library methods, on CUDA and on the CPU (--amp "
+                   "alone = on); auto: bf16 where the device has native bf16 units (CUDA, CPUs "
+                   "with avx512_bf16 or amx_bf16), fp32 elsewhere.")
+@click.option("--threads", default="auto", show_default=True, metavar="N|auto",
+              help="CPU threads of a local compare; auto: the faster of 1 and all, timed on the "
+                   "protocol's network before training (a resumed run keeps its checkpoint's "
+                   "count).")
+@click.option("--deterministic/--no-deterministic", "deterministic", default=None,
+              help="cuDNN's deterministic algorithms on CUDA [default: on]; off lets cuDNN "
+                   "pick the fastest per shape (cudnn.benchmark), numbers may then vary run to "
+                   "run. The CPU is deterministic either way.")
 @click.option("--compile", "compile_model", is_flag=True,
               help="torch.compile the model (AANets-library methods; eager with a note where "
                    "unsupported).")
@@ -190,13 +210,24 @@ def compare(ctx, **options) -> None:
         ctx.exit(1)
 
 
+def _threads(text: str) -> int | None:
+    from benchmarks.errors import UserError
+
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UserError(f"--threads must be a positive integer or auto (got {text!r})")
+    return int(text)
+
+
 def compare_request(options: dict):
     """The CompareRequest of ``compare``'s options (click hands them over one by one)."""
     from benchmarks.plan.request import CompareRequest, ExecutorChoice, SpeedOptions
 
     o = dict(options)
     speed = SpeedOptions(amp=o.pop("amp"), num_workers=o.pop("num_workers"),
-                         compile=o.pop("compile_model"), channels_last=o.pop("channels_last"))
+                         compile=o.pop("compile_model"), channels_last=o.pop("channels_last"),
+                         deterministic=o.pop("deterministic"), threads=_threads(o.pop("threads")))
     executor = ExecutorChoice(o.pop("executor"), ray_address=o.pop("ray_address"),
                               gpus_per_run=o.pop("gpus_per_run"),
                               max_parallel=o.pop("max_parallel"), retries=o.pop("retries"))
@@ -210,8 +241,12 @@ def compare_request(options: dict):
               help="Add the paper's verified numbers and our difference (against_paper.md); "
                    "for a REDUCED preset the paper's numbers are listed apart, never compared.")
 @click.option("--per-phase", is_flag=True,
-              help="Write per_phase.md/.csv: the accuracy after every phase per method.")
-def report(out, against, per_phase) -> None:
+              help="Write per_phase.md/.csv: the accuracy after every phase per method, and the "
+                   "AANets a_k per level.")
+@click.option("--versus", default=None, metavar="METHOD",
+              help="Add to the table every row's paired difference of avg inc. acc to METHOD "
+                   "(or METHOD@variant), seed by seed, with its 95% confidence interval.")
+def report(out, against, per_phase, versus) -> None:
     """Rebuild table.md, table.csv and the accuracy plot from saved runs (no training)."""
     from benchmarks.plan.protocols import protocol_dirs
     from benchmarks.report.combined import is_protocols_dir, protocol_records
@@ -222,7 +257,7 @@ def report(out, against, per_phase) -> None:
     folders = ([p for p in protocol_dirs(out, sorted(protocol_records(out))).values()]
                if is_protocols_dir(out) else [out])
     for folder in folders:
-        result = rebuild_report(folder, warn=warn)
+        result = rebuild_report(folder, warn=warn, versus=versus)
         click.echo(result.markdown)
         click.echo(f"wrote {result.table_md}, {result.table_csv}, "
                    + ", ".join(str(p) for p in result.plots))

@@ -10,8 +10,9 @@ the previous step's output: nothing after planning reads the preset or a command
 Output layout of one protocol's folder (default runs/<benchmark>-p<phases>-<preset>):
     <out>/command.txt               the canonical command of the last compare
     <out>/runs/<method>/seed<k>.json one record per finished run
+    <out>/runs/<method>@<key>=<value>[,...]/seed<k>.json  the same, of a --grid variant
     <out>/checkpoints/<method>/seed<k>.pt  latest finished phase of an unfinished run
-    <out>/table.md, table.csv, accuracy.png
+    <out>/table.md, table.csv, accuracy.png (aggregation.png: the a_k of AANets runs)
     <out>/.compare.lock             held by the running compare (one writer per folder)
 Several protocols (``--phases 5,10,25``) write one such folder each, ``<out>/p<N>/``, and the
 combined table in ``<out>``.
@@ -102,6 +103,11 @@ def run_compare(request: CompareRequest, hooks: Hooks | None = None,
     """Plan ``request``; print the plan (``dry_run``) or execute it. ``executor``: an executor
     already made (tests, several comparisons on one Ray instance) instead of the request's."""
     hooks = hooks or Hooks()
+    if request.preset_was_auto and not request.quiet:
+        hooks.echo(f"--preset auto: {request.preset} ("
+                   + ("the paper's settings on a CUDA device)" if request.preset == "paper" else
+                      "a REDUCED setting for CPUs: no CUDA device for this run; --preset paper "
+                      "gives the paper's)"))
     plan = plan_compare(request)
     if request.dry_run:
         from .plan.dry_run import render_plan
@@ -117,26 +123,56 @@ def execute_plan(plan: ComparePlan, hooks: Hooks | None = None,
 
     hooks = hooks or Hooks()
     quiet = plan.request.quiet
-    for protocol in plan.protocols:  # every folder usable before the first cell trains
-        prepare_out_dir(protocol.out_dir)
     own = executor is None
-    executor = executor or executor_for(plan.request.executor)
+    executor = executor or executor_for(plan.request.executor)  # options checked: nothing made yet
+    created: list[Path] = []  # folders this compare made: removed again if it fails untouched
     try:
+        for protocol in plan.protocols:  # every folder usable before the first cell trains
+            created += missing_folders(protocol.out_dir)
+            prepare_out_dir(protocol.out_dir)
         results = []
         for protocol in plan.protocols:
             if plan.parent is not None and not quiet:
                 hooks.echo(f"=== protocol N={protocol.phases}: {protocol.out_dir}")
             results.append(_run_protocol_locked(plan, protocol, executor, hooks))
+    except BaseException:
+        remove_untouched(created)
+        raise
     finally:
         if own:
             executor.close()
     if plan.parent is not None:
         from .report.combined import COMBINED_CSV, COMBINED_MD, write_combined
-        markdown = write_combined(plan.parent, method_order=plan.request.methods)
+        markdown = write_combined(plan.parent, method_order=registry_order())
         if not quiet:
             hooks.echo(markdown)
             hooks.echo(f"wrote {plan.parent / COMBINED_MD}, {plan.parent / COMBINED_CSV}")
     return CompareOutcome(plan, results)
+
+
+def missing_folders(out: Path) -> list[Path]:
+    """The folders ``prepare_out_dir(out)`` will create, deepest first."""
+    made, folder = [], Path(out)
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    return made
+
+
+def remove_untouched(created: list[Path]) -> None:
+    """After a failed compare: remove the folders it created that hold nothing but its own lock
+    files (a missing dataset, a bad option found late), deepest first; anything else stays."""
+    ours = {".compare.lock", ".compare.owner"}
+    for folder in sorted(set(created), key=lambda p: -len(p.parts)):
+        try:
+            entries = list(folder.iterdir())
+            if any(e.name not in ours or not e.is_file() for e in entries):
+                continue
+            for entry in entries:
+                entry.unlink()
+            folder.rmdir()
+        except OSError:
+            continue
 
 
 def prepare_out_dir(out: Path) -> Path:
@@ -173,7 +209,8 @@ def _run_protocol(plan: ComparePlan, protocol: ProtocolPlan, executor: Executor,
     from .run.executors.cell import remember_stream
     from .run.progress import progress_mode
     from .run.cpu import cpu_kernels
-    from .run.runtime import key_part
+    from .run.runtime import key_part, precision_reason
+    from .run.threads import apply_threads, choose_threads
     from .streams import build_stream
 
     request, out_dir, cfg = plan.request, protocol.out_dir, protocol.config
@@ -194,20 +231,35 @@ def _run_protocol(plan: ComparePlan, protocol: ProtocolPlan, executor: Executor,
     remember_stream(stream_spec, bench)  # in-process cells train on this very object
     for note in bench.notes:
         say(note)
+    if device == "cpu" and executor.name == "local":  # a Ray cell always trains with one
+        choice = choose_threads(request.speed.threads, out_dir=out_dir,
+                                runs=[(c.run.name, c.run.seed) for c in protocol.cells],
+                                backbone=bench.backbone, channels=int(bench.input_shape[0]),
+                                side=int(bench.input_shape[-1]), batch=min(int(cfg.batch_size), 128))
+        apply_threads(choice)
+        say(f"CPU threads: {choice.threads} ({choice.why}; --threads N to choose)")
     execution = tuple(sorted(key_part(request.speed, bench, device).items()))
+    if request.speed.amp == "auto":
+        say(f"--amp auto: {'bf16 autocast' if dict(execution).get('amp') else 'fp32'} on "
+            f"{device} ({precision_reason(device)})")
     cells = protocol.bind(device, execution)
-    by_run = {(c.run.method, c.run.seed): c.run for c in cells}
+    by_run = {(c.run.name, c.run.seed): c.run for c in cells}  # name: method[@grid variant]
 
-    def spec(method: str, seed: int) -> RunSpec:
+    def spec(name: str, seed: int) -> RunSpec:
         """This compare's spec of a run, also of one found on disk that it was not asked for
         (another seed or method left in the folder: its key says whether it still matches)."""
-        return by_run.get((method, seed)) or replace(cells[0].run, method=method, seed=seed)
+        return by_run.get((name, seed)) or replace(cells[0].run, method=name, seed=seed,
+                                                   config=cfg, variant=())
 
     # what is already there: finished runs are kept, runs with other settings stop us,
     # damaged files are set aside and their runs redone (store/outdir.py)
-    def registered(method: str) -> bool:
+    def registered(name: str) -> bool:
+        if any(name == n for n, _ in by_run):
+            return True
+        if "@" in name:  # a variant of another grid, not in this compare: left alone
+            return False
         try:
-            get_method(method)
+            get_method(name)
         except UserError:  # a method no longer registered: leave its files alone
             return False
         return True
@@ -226,7 +278,7 @@ def _run_protocol(plan: ComparePlan, protocol: ProtocolPlan, executor: Executor,
         say(f"removed {path}, the checkpoint of a run whose record was already written")
     atomic_write_text(out_dir / "command.txt", protocol.command + "\n")
 
-    todo = [c for c in cells if (c.run.method, c.run.seed) not in finished]
+    todo = [c for c in cells if (c.run.name, c.run.seed) not in finished]
     skipped = [key for key in by_run if key in finished]
     if skipped:
         say(f"{len(skipped)} run(s) already finished, skipped")
@@ -243,12 +295,19 @@ def _run_protocol(plan: ComparePlan, protocol: ProtocolPlan, executor: Executor,
     if outcome.failed and not (out_dir / "runs").is_dir():
         report = ReportResult(out_dir, 0, None, None)  # every cell failed: nothing to tabulate
     else:
-        report = rebuild_report(out_dir, method_order=request.methods, warn=hooks.warning)
+        report = rebuild_report(out_dir, method_order=registry_order(), warn=hooks.warning,
+                                versus=request.versus)
         say(report.markdown)
         say(f"wrote {report.table_md}, {report.table_csv}, "
             + ", ".join(str(p) for p in report.plots))
     return CompareResult(out_dir, outcome.trained, skipped, redone, report,
                          time.perf_counter() - started, outcome.failed)
+
+
+def registry_order() -> list[str]:
+    """The one order of methods in every table and plot: the registry's (`list`), whatever
+    order --methods gave, so compare's and report's tables read alike."""
+    return [m.name for m in list_methods()]
 
 
 def describe_registry() -> dict[str, list[tuple[str, str]]]:

@@ -334,7 +334,10 @@ def paper_protocol_setting() -> str:
                    "median rate of each, a shared machine's drift touching all alike")
 @click.option("--batch", default=128, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--amp/--no-amp", default=False, help="bf16 autocast (CUDA only)")
+@click.option("--amp/--no-amp", default=False,
+              help="bf16 autocast for the main rows (CPU or CUDA)")
+@click.option("--precisions/--no-precisions", default=True, show_default=True,
+              help="(f): LUCIR and AANets also in the other precision (bf16 vs fp32 side by side)")
 @click.option("--channels-last/--no-channels-last", "channels_last", default=None,
               help="layout of the main rows [default: the harness's: NHWC on the CPU, NCHW on CUDA]")
 @click.option("--threads", type=int, default=0, help="torch CPU threads for (b) (0: torch's default)")
@@ -395,14 +398,18 @@ def main(**options: Any) -> None:
           f"input path, each variant in its own process, median of {repeats} run(s) taken in turn "
           "(min-max):")
     options = dict(device=device, threads=threads, **shape)
-    runs = [(label, channels_last, f"{label}, {layout}") for label in VARIANTS]
-    runs += [(label, not channels_last, f"{label}, {other}") for label in OTHER_LAYOUT]
-    measured: dict[str, list[dict]] = {shown: [] for _, _, shown in runs}
+    precision, other_precision = ("bf16", "fp32") if amp else ("fp32", "bf16")
+    runs = [(label, channels_last, amp, f"{label}, {layout}") for label in VARIANTS]
+    runs += [(label, not channels_last, amp, f"{label}, {other}") for label in OTHER_LAYOUT]
+    if o.precisions:  # (f): the same two methods in the other precision, same layout
+        runs += [(label, channels_last, not amp, f"{label}, {layout}, {other_precision}")
+                 for label in OTHER_LAYOUT]
+    measured: dict[str, list[dict]] = {shown: [] for *_, shown in runs}
     for repeat in range(repeats):
-        for label, nhwc, shown in runs:
-            measured[shown].append(_measure_in_child(label, options, amp, nhwc, repeat == 0))
+        for label, nhwc, run_amp, shown in runs:
+            measured[shown].append(_measure_in_child(label, options, run_amp, nhwc, repeat == 0))
     rows = {}
-    for label, nhwc, shown in runs:
+    for label, nhwc, _, shown in runs:
         first = measured[shown][0]
         rows[shown] = r = {**first, **{rate: statistics.median(m[rate] for m in measured[shown])
                                        for rate in ("level1", "epoch")}}
@@ -411,7 +418,7 @@ def main(**options: Any) -> None:
                   for rate in ("level1", "epoch")} if repeats > 1 else {"level1": "", "epoch": ""}
         cuda = f", CUDA peak {r['cuda_peak_mib']:.0f} MiB" if r["cuda_peak_mib"] is not None else ""
         work = "  as plain     " if VARIANTS[label][1] else f"{r['flops_epoch'] / 1e9:5.2f} GFLOP/img"
-        print(f"    {shown:32s} level 1 {r['level1']:6.1f} img/s {spread['level1']:9s}  whole epoch "
+        print(f"    {shown:38s} level 1 {r['level1']:6.1f} img/s {spread['level1']:9s}  whole epoch "
               f"{r['epoch']:6.1f} img/s {spread['epoch']:9s}  {work}   (d) peak RSS "
               f"{r['peak_rss_mib']:.0f} MiB{cuda}")
     single = rows[f"LUCIR (single branch), {layout}"]
@@ -441,6 +448,15 @@ def main(**options: Any) -> None:
     print(f"    {layout} vs {other} speed-up, whole epoch: LUCIR "
           f"{single['epoch'] / other_single['epoch']:.2f}x, AANets plain "
           f"{plain['epoch'] / other_plain['epoch']:.2f}x")
+    if o.precisions:
+        print(f"\n(f) precision, {layout}: {precision} (the rows above) against {other_precision}, "
+              "images/s (median) and the bf16 / fp32 speed ratio:")
+        for label in OTHER_LAYOUT:
+            here, there = rows[f"{label}, {layout}"], rows[f"{label}, {layout}, {other_precision}"]
+            bf16, fp32 = (here, there) if amp else (there, here)
+            print(f"    {label:26s} level 1 fp32 {fp32['level1']:6.1f}  bf16 {bf16['level1']:6.1f}  "
+                  f"({bf16['level1'] / fp32['level1']:.2f}x)   whole epoch fp32 {fp32['epoch']:6.1f}  "
+                  f"bf16 {bf16['epoch']:6.1f}  ({bf16['epoch'] / fp32['epoch']:.2f}x)")
     if plain["flops_level2"] is not None:
         print("\n(e) the FLOPs per image above, weighed by the images of the paper's own protocol "
               f"(split-cifar100 B50, paper preset: {paper_protocol_setting()}, images per phase as "

@@ -1,19 +1,29 @@
-"""Shared fixtures. The offline datasets live beside the checkout, in ../shared/data."""
+"""Shared fixtures. The offline datasets: $AANETS_DATA_ROOT, else ../shared/data."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATASETS = ("FashionMNIST", "cifar10-jpeg")  # the data tests read these two sub-folders
+
+
+def offline_data_root() -> Path:
+    """$AANETS_DATA_ROOT when it is set (the folder the harness reads too), else ../shared/data."""
+    chosen = os.environ.get("AANETS_DATA_ROOT")
+    return Path(chosen).expanduser() if chosen else SHARED_DATA
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data (FashionMNIST/raw, cifar10-jpeg); skips the test when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"offline datasets not found at {SHARED_DATA} (expected ../shared/data "
-                    "beside the checkout)")
-    return SHARED_DATA
+    """The offline datasets (FashionMNIST/raw, cifar10-jpeg); skips the test when absent."""
+    root = offline_data_root()
+    if not all((root / name).is_dir() for name in DATASETS):
+        pytest.skip(f"offline datasets not found at {root} (set AANETS_DATA_ROOT to a folder "
+                    f"holding {' and '.join(DATASETS)}, or put them in ../shared/data beside the "
+                    "checkout)")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -127,19 +127,58 @@ def test_settings_change_with_an_unfinished_run_is_refused_and_nothing_deleted(t
 
 
 def test_resume_under_another_thread_count_is_refused(tmp_path):
+    from benchmarks.plan.request import SpeedOptions
+
     out = tmp_path / "out"
     threads = torch.get_num_threads()
     interrupted_run(out)
-    torch.set_num_threads(threads + 1)
     try:
         with pytest.raises(UserError, match=f"OMP_NUM_THREADS={threads}"):
-            compare(out)
+            compare(out, speed=SpeedOptions(threads=threads + 1))  # --threads, explicitly
     finally:
         torch.set_num_threads(threads)
-    rec = compare(out)  # same count again: resumes
+    rec = compare(out, speed=SpeedOptions(threads=threads))  # same count again: resumes
     assert load_record(record_path(out, "naive", 1))["cpu_threads"] == threads
     assert load_record(record_path(out, "naive", 1))["resumed_at_phase"] == [1]
     assert rec.trained == [("naive", 1)]
+
+
+def test_auto_threads_resume_with_the_count_of_the_checkpoint(tmp_path, monkeypatch):
+    import benchmarks.run.threads as threads_module
+
+    out = tmp_path / "out"
+    threads = torch.get_num_threads()
+    interrupted_run(out)
+    monkeypatch.setattr(threads_module, "ALL_THREADS", threads + 1)  # auto would measure
+    messages: list[str] = []
+    try:
+        rec = compare(out, messages, quiet=False)  # --threads auto: the checkpoint's count wins
+    finally:
+        torch.set_num_threads(threads)
+    assert rec.trained == [("naive", 1)]
+    assert load_record(record_path(out, "naive", 1))["cpu_threads"] == threads
+    assert any(f"CPU threads: {threads} (the count the unfinished runs' checkpoints" in m
+               for m in messages)
+
+
+def test_auto_threads_keep_the_faster_count_measured_here(monkeypatch):
+    import benchmarks.plan.estimate as estimate
+    import benchmarks.run.threads as threads_module
+
+    monkeypatch.setattr(threads_module, "ALL_THREADS", 2)
+    rates = {1: 300.0, 2: 120.0}  # a shared machine: the second thread only waits
+    monkeypatch.setattr(estimate, "measure_rate", lambda *a, **k: estimate.Rate(
+        rates[torch.get_num_threads()], "resnet32", 32, "cpu"))
+    threads = torch.get_num_threads()
+    try:
+        choice = threads_module.choose_threads(None, out_dir=Path("/nonexistent"), runs=[],
+                                               backbone="resnet32", channels=1, side=8, batch=32)
+    finally:
+        torch.set_num_threads(threads)
+    assert choice.threads == 1 and "1 thread 300 images/s, 2 threads 120 images/s" in choice.why
+    assert threads_module.choose_threads(2, out_dir=Path("/nonexistent"), runs=[],
+                                         backbone="resnet32", channels=1, side=8,
+                                         batch=32).threads == 2
 
 
 # ----------------------------------------------------------------------------- run records
@@ -692,3 +731,11 @@ def test_a_dangling_image_link_is_counted_as_a_bad_image(tmp_path):
         _build(root)
     assert "\n" not in str(info.value) and "--skip-bad-images" in str(info.value)
     assert _build(root, skip_bad_images=True).skipped_images == (str(root / "train/a/gone.png"),)
+
+
+def test_a_divergence_names_the_phase_as_progress_does_and_the_set_keys(tmp_path):
+    result = compare(tmp_path / "out", methods="ewc", phases=5, seeds="1",
+                     sets=["methods.ewc.ewc_lambda=1e30", "methods.ewc.mode=separate"])
+    (line,) = result.failed
+    assert "phase 0 is the base phase" in line and "--set train.lr=0.025" in line
+    assert "methods.ewc.ewc_lambda" in line and "\n" not in line

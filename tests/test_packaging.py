@@ -26,6 +26,8 @@ def test_wheel_holds_only_the_library_and_requires_ranges(tmp_path):
     assert "aanets_avalanche/contract.py" in names and "aanets_avalanche/plugins/herding.py" in names
     metadata = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata  # what `pip show` reports as the licence
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     core = [line for line in requires if "extra ==" not in line]
     assert any(line.startswith("Requires-Dist: avalanche-lib") for line in core)

@@ -157,3 +157,73 @@ def test_bad_set_on_the_command_line_is_one_line(tmp_path):
     assert result.exit_code == 2 and result.stderr.startswith("Error: unknown setting")
     assert result.stderr.strip().count("\n") == 0 and "aanets.fusion_lr" in result.stderr
     assert not (tmp_path / "x").exists()
+
+
+# ----------------------------------------------------------------------------- verified rows
+
+VERIFIED = {  # the AANets paper's Table 1 as ../shared/paper-numbers.md verified it (N = 5/10/25)
+    ("CIFAR-100", "icarl"): (57.12, 52.66, 48.22),
+    ("CIFAR-100", "lucir"): (63.17, 60.14, 57.54),
+    ("CIFAR-100", "podnet"): (64.83, 63.19, 60.72),
+    ("CIFAR-100", "aanets-podnet"): (66.31, 64.31, 62.31),
+    ("ImageNet-Subset", "icarl"): (65.44, 59.88, 52.97),
+    ("ImageNet-Subset", "lucir"): (70.84, 68.32, 61.44),
+    ("ImageNet-Subset", "podnet"): (75.54, 74.33, 68.31),
+    ("ImageNet-Subset", "aanets-podnet"): (76.96, 75.58, 71.78),
+}
+
+
+def paper_record(dataset: str, phases: int, method: str, accuracy: float = 0.6) -> dict:
+    """A synthetic record of a full-data, non-reduced run in the paper's protocol."""
+    from test_records import make_record
+
+    rec = make_record((accuracy,) * (phases + 1), method=method, seed=1, preset="paper",
+                      reduced=False)
+    rec["config"].update(train_per_class=None, test_per_class=None, class_order=None)
+    if dataset == "CIFAR-100":
+        rec.update(benchmark="split-cifar100")
+        rec["stream"] = {"base_classes": None, "class_order_seed": 1993, "num_classes": 100}
+    else:  # a 100-class folder tree with ResNet-18: ImageNet-Subset
+        rec.update(benchmark="split-folder")
+        rec["stream"] = {"base_classes": None, "class_order_seed": 1993, "num_classes": 100,
+                         "backbone": "resnet18"}
+    return rec
+
+
+def test_published_csv_holds_the_verified_rows_with_both_sources():
+    rows = {(r.dataset, r.method, r.phases): r for r in load_published()}
+    expected = {(d, m, n): v for (d, m), values in VERIFIED.items()
+                for n, v in zip((5, 10, 25), values)}
+    assert {k: r.value for k, r in rows.items()} == expected
+    for row in rows.values():
+        assert "ACIL" in row.source and "PASS++" in row.source
+    assert rows[("ImageNet-Subset", "aanets-podnet", 5)].per_phase == (86.1, 81.5, 77.7, 75.5,
+                                                                       71.6, 69.4)
+
+
+def test_report_against_paper_shows_ours_the_papers_and_the_difference(tmp_path):
+    """A synthetic non-reduced CIFAR-100 B50 N=5 LUCIR record against the shipped CSV."""
+    folder = tmp_path / "cifar"
+    rec = paper_record("CIFAR-100", 5, "lucir", accuracy=0.6)
+    path = folder / "runs/lucir/seed1.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    result = invoke("report", "--out", str(folder), "--against", "paper")
+    assert result.exit_code == 0, result.output
+    text = (folder / "against_paper.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| lucir"))
+    assert [c.strip() for c in row.strip("|").split("|")] == ["lucir", "60.00", "63.17", "-3.17",
+                                                             "LUCIR"]
+    assert "Source: Liu et al. CVPR 2021 (AANets), Table 1" in text
+
+
+@pytest.mark.parametrize("dataset, method", sorted(VERIFIED))
+def test_every_verified_row_is_compared_in_its_protocols(dataset, method):
+    from benchmarks.report.paper.table import render_against
+
+    published = load_published()
+    for n, value in zip((5, 10, 25), VERIFIED[(dataset, method)]):
+        markdown = render_against([paper_record(dataset, n, method, accuracy=0.5)], published)
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {method} "))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[:4] == [method, "50.00", f"{value:.2f}", f"{50.0 - value:+.2f}"], markdown

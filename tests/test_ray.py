@@ -205,9 +205,12 @@ def test_a_checkpoint_of_another_thread_count_is_refused_before_any_cell_trains(
         if spec.method == "naive" and phase == 0:
             raise Killed
 
+    from benchmarks.plan.request import SpeedOptions
+
     try:
-        with pytest.raises(Killed):
-            run_compare(CompareRequest(**{**grid, "methods": "naive"}, out=out), Hooks(after_phase=kill))
+        with pytest.raises(Killed):  # a local run with --threads 2, killed after phase 0
+            run_compare(CompareRequest(**{**grid, "methods": "naive"}, out=out,
+                                       speed=SpeedOptions(threads=2)), Hooks(after_phase=kill))
     finally:
         torch.set_num_threads(threads)
     events = []

@@ -59,7 +59,7 @@ def test_progress_is_one_line_per_phase_when_not_a_terminal(logged):
     _, output, _ = logged
     lines = [line for line in output.splitlines() if line.startswith("aanets-lucir seed 1993: phase")]
     assert [line.split(" done")[0] for line in lines] == [
-        "aanets-lucir seed 1993: phase 1/2", "aanets-lucir seed 1993: phase 2/2"]
+        "aanets-lucir seed 1993: phase 0 (of 0-1)", "aanets-lucir seed 1993: phase 1 (of 0-1)"]
     assert all("last epoch loss" in line and ", lr 0.05" in line for line in lines)
     assert "run 1/1: aanets-lucir seed 1993" in output
     assert "\r" not in output  # no progress bar redraws in a log file
@@ -108,7 +108,7 @@ def test_record_says_device_and_threads_and_the_table_shows_them(logged):
     record = load_record(out / "runs/aanets-lucir/seed1993.json")
     assert record["device"] == "cpu" and record["cpu_threads"] == torch.get_num_threads()
     threads = record["cpu_threads"]
-    assert f"Ran on cpu ({threads} CPU thread{'' if threads == 1 else 's'})" in (out / "table.md").read_text()
+    assert f"Ran on cpu ({threads} CPU thread{'' if threads == 1 else 's'}, fp32)" in (out / "table.md").read_text()
 
 
 def test_epoch_bar_shows_the_epochs_mean_loss_and_lr():

@@ -24,10 +24,51 @@ def test_workers_enter_the_key_only_when_the_loader_draws_random_numbers():
     assert "num_workers" not in key_part(SpeedOptions(num_workers=0), PER_SAMPLE, "cpu")
 
 
-def test_amp_enters_the_key_on_cuda_only_and_compile_always():
-    assert "amp" not in key_part(SpeedOptions(amp=True), BATCHED, "cpu")
-    assert key_part(SpeedOptions(amp=True), BATCHED, "cuda")["amp"] == "bf16"
+def test_bf16_enters_the_key_on_any_device_and_compile_always(monkeypatch):
+    import aanets_avalanche.precision as precision
+
+    assert key_part(SpeedOptions(amp="on"), BATCHED, "cpu")["amp"] == "bf16"
+    assert key_part(SpeedOptions(amp=True), BATCHED, "cpu")["amp"] == "bf16"  # True = "on"
+    assert "amp" not in key_part(SpeedOptions(), BATCHED, "cpu")  # default off: keys unchanged
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    assert "amp" not in key_part(SpeedOptions(amp="auto"), BATCHED, "cpu")
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
+    assert key_part(SpeedOptions(amp="auto"), BATCHED, "cpu")["amp"] == "bf16"
     assert key_part(SpeedOptions(compile=True), BATCHED, "cpu")["compile"] is True
+    assert key_part(SpeedOptions(deterministic=False), BATCHED, "cuda")["deterministic"] is False
+    assert "deterministic" not in key_part(SpeedOptions(deterministic=False), BATCHED, "cpu")
+    with pytest.raises(UserError, match="--amp must be one of auto, on, off"):
+        SpeedOptions(amp="bf16")
+
+
+def test_amp_on_trains_in_bf16_on_the_cpu_and_the_record_says_so(tmp_path):
+    """--amp on: the strategy runs its convolutions in bf16 on the CPU; the record names the
+    precision and the run key differs from the fp32 run's."""
+    import torch
+
+    from benchmarks.compare import Hooks, run_compare
+    from benchmarks.plan.request import CompareRequest
+    from benchmarks.store.records import load_record
+
+    dtypes = set()
+
+    def conv_dtype(module, args, output):
+        if isinstance(module, torch.nn.Conv2d) and module.training:
+            dtypes.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(conv_dtype)
+    try:
+        runs = {amp: run_compare(CompareRequest(
+            benchmark="split-digits", phases=1, methods="aanets-lucir", seeds="1", preset="smoke",
+            device="cpu", quiet=True, out=tmp_path / amp, speed=SpeedOptions(amp=amp)), Hooks())
+            for amp in ("on", "off")}
+    finally:
+        handle.remove()
+    assert torch.bfloat16 in dtypes
+    on, off = (load_record(tmp_path / amp / "runs/aanets-lucir/seed1.json") for amp in ("on", "off"))
+    assert on["execution"]["precision"] == "bf16" and off["execution"]["precision"] == "fp32"
+    assert on["run_key"] != off["run_key"] and runs["on"].trained == [("aanets-lucir", 1)]
+    assert "bf16 autocast" in (tmp_path / "on/table.md").read_text()
 
 
 def test_channels_last_is_on_for_the_cpu_by_default_and_in_the_key_when_on():
@@ -68,7 +109,7 @@ def test_canonical_command_spells_out_the_switches():
                              speed=SpeedOptions(amp=True, num_workers=2, compile=True,
                                                 channels_last=False))
     command = canonical_command(request, 1, Path("o"))
-    assert command.endswith("--device cpu --num-workers 2 --amp --compile --no-channels-last")
+    assert command.endswith("--device cpu --num-workers 2 --amp on --compile --no-channels-last")
 
 
 def test_cli_refuses_negative_workers_before_training(tmp_path):

@@ -285,3 +285,12 @@ def test_stream_sizes_for_the_dry_run(shared_data):
     assert stream_sizes(StreamSpec("split-folder", data_root=root, image_size=96)).backbone == "resnet18"
     digits = stream_sizes(StreamSpec("split-digits"))  # the loader's 2/3 split of 1797 images
     assert sum(digits.train_per_class) == round(1797 * 2 / 3) and digits.backbone == "resnet32"
+
+
+def test_the_data_tests_read_aanets_data_root_first(monkeypatch, tmp_path):
+    import conftest
+
+    monkeypatch.setenv("AANETS_DATA_ROOT", str(tmp_path))
+    assert conftest.offline_data_root() == tmp_path
+    monkeypatch.delenv("AANETS_DATA_ROOT")
+    assert conftest.offline_data_root() == conftest.SHARED_DATA

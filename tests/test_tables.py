@@ -92,13 +92,13 @@ def test_number_columns_are_right_aligned_and_settings_complete():
     assert all(cell.endswith(":") and not cell.startswith(":") for cell in separator.split("|")[2:-1])
     assert ("Settings: 4 epochs/phase, lr 0.1 (x0.1 at epochs 2, 3), momentum 0.9, weight decay "
             "0.0005, batch 64, 20 exemplars/class, images per class: at most 200 train / all test.") in md
-    assert "Ran on cuda (2 CPU threads), torch 2.14.1, Avalanche 0.6.0, code at commit aaaaaaa." in md
+    assert "Ran on cuda (2 CPU threads, fp32), torch 2.14.1, Avalanche 0.6.0, code at commit aaaaaaa." in md
     assert "- `naive`: no hyperparameters of its own" in md.split(separator)[1]  # under the table
 
 
 def test_produced_on_says_what_a_record_does_not_hold():
     assert tables.produced_on([make_record()]) == (
-        "Ran on cpu (CPU threads not recorded), commit not recorded.")
+        "Ran on cpu (CPU threads not recorded, fp32), commit not recorded.")
 
 
 def test_plot_styles_are_distinct_aanets_bold_and_legend_outside(recs):
@@ -113,3 +113,23 @@ def test_plot_styles_are_distinct_aanets_bold_and_legend_outside(recs):
     legend = fig.axes[0].get_legend().get_window_extent()
     assert legend.x0 >= fig.axes[0].get_window_extent().x1  # right of the data, covers no point
     plots.plt.close(fig)
+
+
+def test_sixteen_curves_never_share_a_colour_or_marker_and_identical_ones_are_named():
+    import numpy as np
+
+    from benchmarks.report import plots
+
+    names = [f"m{i}" for i in range(15)] + ["aanets-lucir"]
+    styles = plots.curve_styles(names)
+    assert len({s["color"] for s in styles.values()}) == 16
+    assert len({s["marker"] for s in styles.values()}) == 16
+    assert styles["aanets-lucir"]["linestyle"] == "-" and styles["aanets-lucir"]["linewidth"] > 2
+    families = {plots.curve_styles([m])[m]["linestyle"] for m in ("lucir", "naive", "replay")}
+    assert families == {"--", "-.", ":"}  # our baselines, the bounds, Avalanche's baselines
+    x = [5, 6, 7]
+    curves = {"naive": (x, np.array([90.0, 45.0, 30.0]), None),
+              "lwf": (x, np.array([90.0, 45.0, 30.0]), None),
+              "ewc": (x, np.array([90.0, 45.0, 30.0]), None),
+              "replay": (x, np.array([90.0, 60.0, 50.0]), None)}
+    assert plots.identical_to(curves) == {"lwf": "naive", "ewc": "naive"}

@@ -3,8 +3,7 @@
 aanets.py and podnet.py register our library's methods, baselines.py the baselines: Avalanche's
 built-ins, or Avalanche's Naive with one plugin where Avalanche's version differs from the
 method's authors (der.py: DER / DER++, bic.py: BiC, lwf.py + new_classes.py: PyCIL's LwF,
-ewc.py: PyCIL's EWC; patches.py: version-guarded fixes of Avalanche); common.py holds what they
-share. docs/baselines.md describes each baseline and its reference.
+ewc.py: PyCIL's EWC); common.py holds what they share. docs/baselines.md describes each baseline and its reference.
 """
 
 from . import aanets, baselines, podnet  # noqa: F401  (each registers its methods)

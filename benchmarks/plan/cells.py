@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..methods import get_method
-from ..store.records import SCHEMA_VERSION
+from ..store.records import SCHEMA_VERSION, run_name
 from ..streams import StreamSpec
 from .config import RunConfig
 from .request import SpeedOptions
@@ -34,6 +34,14 @@ class RunSpec:
     speed: SpeedOptions = SpeedOptions()  # --amp / --num-workers / --compile
     # what of the input path and the speed switches can change the numbers (runtime.key_part)
     execution: tuple[tuple[str, Any], ...] = ()
+    # the --grid settings of this cell that reach its method ((dotted key, typed value), ...;
+    # already applied to ``config``): they name its folders, runs/<method>@<key>=<value>/
+    variant: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The run's name in the output folder: the method, or <method>@<variant> (run_name)."""
+        return run_name(self.method, self.variant)
 
     def settings(self) -> dict[str, Any]:
         """Everything that determines the run's numbers, as plain data: what the run key
@@ -48,6 +56,9 @@ class RunSpec:
                     "schema": SCHEMA_VERSION}
         if self.execution:  # the input path and the speed switches that can change numbers
             settings["execution"] = dict(self.execution)
+        if self.variant:  # a grid variant (a run without one keeps the keys it always had)
+            settings["variant"] = {k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in self.variant}
         return settings
 
     def key(self) -> str:
@@ -58,7 +69,7 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Cell:
-    """One (benchmark, protocol, method, seed) run of a grid."""
+    """One (benchmark, protocol, method, --grid variant, seed) run of a plan."""
 
     run: RunSpec
     stream: StreamSpec
@@ -67,7 +78,7 @@ class Cell:
     def label(self) -> str:
         """How progress lines and failure reports name the cell."""
         phases = f"{self.run.phases} phase{'' if self.run.phases == 1 else 's'}"
-        return f"{self.run.method} seed {self.run.seed} ({self.run.benchmark}, {phases})"
+        return f"{self.run.name} seed {self.run.seed} ({self.run.benchmark}, {phases})"
 
 
 

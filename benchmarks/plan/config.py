@@ -197,6 +197,14 @@ class RunConfig:
         out["method_params"] = {m: p for m, p in full["method_params"].items() if m in parts}
         return out
 
+    def reaches(self, key: str, *, method: str, family: str, uses_memory: bool) -> bool:
+        """Whether the dotted setting ``key`` reaches ``method`` (is among what its run key
+        hashes, key_settings): a grid key that does not leaves the method's runs alone."""
+        reached = self.key_settings(method=method, family=family, uses_memory=uses_memory)
+        if key.startswith("methods.") and key.count(".") == 2:
+            return key.split(".")[1] in reached["method_params"]
+        return key in reached
+
     def digest(self) -> str:
         """Stable hash of the config (for "same config?" checks)."""
         text = json.dumps(self.to_dict(), sort_keys=True)

@@ -2,7 +2,8 @@
 
 The plan holds, per protocol, the resolved config (the preset read once, its backbone section,
 ``--epochs`` and ``--set``), the class layout and images per class (known without loading any
-image), the output folder, the canonical command and every (method, seed) cell as a RunSpec.
+image), the output folder, the canonical command and every (method, grid variant, seed) cell
+as a RunSpec (grid.py: a variant adds its --grid settings that reach the method to --set).
 ``--dry-run`` prints this plan (dry_run.py); execution (benchmarks/compare.py) runs this same
 plan and only binds what the executor and the loaded stream decide: the device a cluster gives
 and the input path's part of the run key.
@@ -19,9 +20,11 @@ from typing import Any, Sequence
 from ..errors import UserError
 from ..methods import get_method
 from ..methods.aanets import AANETS_VARIANTS
+from ..store.records import pick_run
 from ..streams import StreamSpec
 from .cells import Cell, RunSpec
 from .config import PresetSource, RunConfig, load_config, read_preset, stream_settings
+from .grid import GridValue, grid_text, typed_grid, variants
 from .protocols import protocol_dirs, settings_tag
 from .request import CompareRequest, SpeedOptions
 
@@ -120,12 +123,25 @@ class ProtocolPlan:
     phases: int
     out_dir: Path
     protocol: ProtocolLayout
-    cells: tuple[Cell, ...]   # every (method, seed), methods outermost, in the request's order
+    # every (method, grid variant, seed), methods outermost, in the request's order
+    cells: tuple[Cell, ...]
     command: str              # the canonical command that reproduces this folder
 
     @property
     def config(self) -> RunConfig:
+        """The protocol's config without any grid variant (a cell's own: cell.run.config)."""
         return self.protocol.cfg
+
+    def runs(self) -> list[tuple[str, str, RunConfig, tuple[tuple[str, Any], ...], int]]:
+        """(run name, method, config, variant, number of seeds) of every (method, variant), in
+        the cells' order."""
+        first: dict[str, RunSpec] = {}
+        seeds: dict[str, int] = {}
+        for c in self.cells:
+            first.setdefault(c.run.name, c.run)
+            seeds[c.run.name] = seeds.get(c.run.name, 0) + 1
+        return [(name, run.method, run.config, run.variant, seeds[name])
+                for name, run in first.items()]
 
     def bind(self, device: str, execution: tuple[tuple[str, Any], ...]) -> tuple[Cell, ...]:
         """The cells with what only execution knows: the device the executor gives and the
@@ -176,6 +192,8 @@ def canonical_command(request: CompareRequest, phases: int, out: Path) -> str:
         args += ["--epochs", str(r.epochs)]
     for item in r.sets:
         args += ["--set", item]
+    for item in grid_text(r.grid):
+        args += ["--grid", item]
     if r.data_root is not None:
         args += ["--data-root", r.data_root]
     args += ["--out", str(out), "--device", r.device]
@@ -187,10 +205,14 @@ def _speed_args(speed: SpeedOptions) -> list[str]:
     args = []
     if speed.num_workers is not None:
         args += ["--num-workers", str(speed.num_workers)]
-    args += ["--amp"] if speed.amp else []
+    args += ["--amp", speed.amp] if speed.amp != "off" else []
     args += ["--compile"] if speed.compile else []
     if speed.channels_last is not None:
         args += ["--channels-last" if speed.channels_last else "--no-channels-last"]
+    if speed.deterministic is False:
+        args += ["--no-deterministic"]
+    if speed.threads is not None:
+        args += ["--threads", str(speed.threads)]
     return args
 
 
@@ -200,29 +222,98 @@ def stream_options(request: CompareRequest) -> dict[str, Any]:
                 data_root=request.data_root, skip_bad_images=request.skip_bad_images)
 
 
+def _variant_config(request: CompareRequest, phases: int, protocol: ProtocolLayout,
+                    source: PresetSource, items: tuple[GridValue, ...]) -> RunConfig:
+    """The protocol's config with a variant's grid settings added to --set. A grid varies how
+    a run trains, never its data: a value that changes the stream is refused."""
+    if not items:
+        return protocol.cfg
+    cfg = load_config(source, backbone=protocol.backbone, overrides={"epochs": request.epochs},
+                      sets=[*request.sets, *(v.set_item for v in items)])
+    spec = StreamSpec(**stream_settings(cfg, name=request.benchmark, phases=phases,
+                                        **stream_options(request)))
+    if spec != protocol.stream:
+        keys = ", ".join(v.key for v in items if v.key.startswith("data."))
+        raise UserError(f"--grid {keys or items[0].key}: a grid varies how runs train, not their "
+                        "data (one stream per protocol); run one compare per value with --set")
+    return cfg
+
+
+# Settings that reach a method's run key (RunConfig.key_settings: every aanets.* key reaches
+# the whole "aanets" family, unchanged so that finished runs stay finished) but that the method
+# provably never reads. The level-2 settings are read only by the level-2 plugin, which only a
+# method whose network is aggregated builds: LUCIR and iCaRL without AANets (branch mode single)
+# and the dual-branch ablation validate and drop them, PODNet's factory reads its own
+# methods.podnet section instead, and plain PODNet forces its level-2 lr to 0. A grid over one
+# of them trains those methods once (their cell is the cell of a compare without the grid).
+AANETS_LEVEL2 = ("aanets.fusion_lr", "aanets.fusion_milestones", "aanets.balanced_per_class")
+PODNET_METHODS = ("podnet", "aanets-podnet")  # methods/podnet.py
+
+
+def grid_reaches(cfg: RunConfig, key: str, method: str) -> bool:
+    """Whether a --grid key makes cells of its own for ``method``: it reaches the method's run
+    key and the method reads it (see AANETS_LEVEL2)."""
+    info = get_method(method)
+    if not cfg.reaches(key, method=method, family=info.family, uses_memory=info.memory != "none"):
+        return False
+    if key in AANETS_LEVEL2:
+        if method in PODNET_METHODS:
+            return False
+        if method in AANETS_VARIANTS:
+            return AANETS_VARIANTS[method][2] == "aanets"
+    if key == "methods.podnet.aanets_fusion_lr" and method == "podnet":
+        return False
+    return True
+
+
+def protocol_cells(request: CompareRequest, phases: int, protocol: ProtocolLayout,
+                   source: PresetSource, combos: list[tuple[GridValue, ...]]) -> tuple[Cell, ...]:
+    """Every (method, variant, seed) cell of one protocol. A variant keeps, per method, only the
+    grid settings that reach it (grid_reaches): a method no grid key reaches is one cell per
+    seed, exactly the cell of a compare without the grid."""
+    configs: dict[tuple[GridValue, ...], RunConfig] = {}
+    cells = []
+    for method in request.methods:
+        done: list[tuple[GridValue, ...]] = []
+        for combo in combos:
+            items = tuple(v for v in combo if grid_reaches(protocol.cfg, v.key, method))
+            if items in done:
+                continue
+            done.append(items)
+            if items not in configs:
+                configs[items] = _variant_config(request, phases, protocol, source, items)
+            variant = tuple((v.key, v.value) for v in items)
+            cells += [Cell(RunSpec(benchmark=request.benchmark, phases=phases, method=method,
+                                   seed=seed, config=configs[items], device=request.device,
+                                   base_classes=request.base_classes,
+                                   class_order_seed=request.class_order_seed, speed=request.speed,
+                                   variant=variant), protocol.stream)
+                      for seed in request.seeds]
+    return tuple(cells)
+
+
 def plan_compare(request: CompareRequest) -> ComparePlan:
     """The plan of ``request``: the preset is read once, every protocol resolved and checked
-    (names, phase counts, settings, class orders) before anything is written."""
+    (names, phase counts, settings, class orders, the grid's keys and values) before anything
+    is written."""
     source = read_preset(request.preset)
     preset = load_config(source)
+    typed = typed_grid(request.grid, source, sets=request.sets, epochs=request.epochs)
+    combos = variants(typed)
     parent, out_dirs = protocol_out_dirs(request)
     protocols = []
     for n in request.phases:
         protocol = protocol_layout(benchmark=request.benchmark, phases=n, preset=source,
                                    sets=request.sets, epochs=request.epochs,
                                    stream_options=stream_options(request))
-        cells = tuple(
-            Cell(RunSpec(benchmark=request.benchmark, phases=n, method=method, seed=seed,
-                         config=protocol.cfg, device=request.device,
-                         base_classes=request.base_classes,
-                         class_order_seed=request.class_order_seed, speed=request.speed),
-                 protocol.stream)
-            for method in request.methods for seed in request.seeds)
+        cells = protocol_cells(request, n, protocol, source, combos)
+        if request.versus is not None:
+            pick_run(request.versus, list(dict.fromkeys(c.run.name for c in cells)))
         protocols.append(ProtocolPlan(n, out_dirs[n], protocol, cells,
                                       canonical_command(request, n, out_dirs[n])))
     return ComparePlan(request, preset, tuple(protocols), parent)
 
 
 __all__ = ["ComparePlan", "ProtocolLayout", "ProtocolPlan", "budget_per_class", "canonical_command",
-           "default_out_dir", "method_images", "plan_compare", "protocol_layout",
-           "protocol_out_dirs"]
+           "default_out_dir", "grid_reaches", "method_images", "plan_compare", "protocol_cells",
+           "protocol_layout", "protocol_out_dirs"]

@@ -27,18 +27,33 @@ LOG_KINDS = ("tensorboard", "csv", "wandb")
 _LOG_NEEDS_PACKAGE = {"tensorboard": "tensorboard", "wandb": "wandb"}
 
 
+AMP_CHOICES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class SpeedOptions:
-    """The command line's speed switches; ``num_workers=None`` = chosen from the CPU count."""
+    """The command line's speed switches; ``num_workers=None`` = chosen from the CPU count.
 
-    amp: bool = False
+    ``amp``: bf16 autocast, "on", "off" or "auto" (bf16 on CUDA and on CPUs with native bf16
+    units, fp32 elsewhere; True/False mean "on"/"off"). ``deterministic``: cuDNN's deterministic
+    algorithms on CUDA (None: on; the CPU is deterministic either way)."""
+
+    amp: str | bool = "off"
     num_workers: int | None = None
     compile: bool = False
     channels_last: bool | None = None  # None: on for the CPU, off for CUDA
+    deterministic: bool | None = None
+    threads: int | None = None  # CPU threads of a local compare; None: measured (run/threads.py)
 
     def __post_init__(self) -> None:
+        if isinstance(self.amp, bool):
+            object.__setattr__(self, "amp", "on" if self.amp else "off")
+        if self.amp not in AMP_CHOICES:
+            raise UserError(f"--amp must be one of {', '.join(AMP_CHOICES)} (got {self.amp!r})")
         if self.num_workers is not None:
             _check_count("--num-workers", self.num_workers, low=0)
+        if self.threads is not None:
+            _check_count("--threads", self.threads, low=1)
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,17 @@ def parse_log_kinds(kinds: Sequence[str] | None) -> tuple[str, ...]:
     return chosen
 
 
+def auto_preset(device: str) -> str:
+    """What ``--preset auto`` means: the paper's settings where the run's device is CUDA (a
+    researcher's GPU), the reduced cpu preset otherwise."""
+    if device == "cuda":
+        return "paper"
+    if device == "cpu":
+        return "cpu"
+    import torch
+    return "paper" if torch.cuda.is_available() else "cpu"
+
+
 def _method_text(methods: str | Sequence[str] | None) -> str | None:
     return ",".join(methods) if isinstance(methods, (list, tuple)) else methods
 
@@ -117,7 +143,7 @@ class CompareRequest:
     phases: tuple[int, ...] | str | int = (5,)
     methods: tuple[str, ...] | str | None = None     # None: the default method set
     seeds: tuple[int, ...] | str | int | None = None  # None: (1993,)
-    preset: str = "cpu"
+    preset: str = "auto"  # "auto": paper on a CUDA device, cpu otherwise
     epochs: int | None = None
     sets: tuple[str, ...] = ()                       # --set dotted.key=value items
     base_classes: int | None = None
@@ -131,9 +157,14 @@ class CompareRequest:
     out: Path | str | None = None
     quiet: bool = False
     dry_run: bool = False
+    # --grid key=v1,v2 items, parsed to ((key, (v1, v2)), ...): the product is trained (grid.py)
+    grid: tuple[tuple[str, tuple[str, ...]], ...] | tuple[str, ...] = ()
+    versus: str | None = None  # --versus METHOD[@variant]: paired differences in the tables
+    preset_was_auto: bool = field(default=False, init=False)  # say which preset auto chose
 
     def __post_init__(self) -> None:
         from ..methods import parse_methods
+        from .grid import parse_grid
 
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "phases", parse_phases(self.phases))
@@ -142,11 +173,21 @@ class CompareRequest:
         set_(self, "sets", tuple(self.sets))
         set_(self, "log", parse_log_kinds(self.log))
         set_(self, "out", Path(self.out) if self.out is not None else None)
+        if self.preset == "auto":
+            set_(self, "preset", auto_preset(self.device))
+            set_(self, "preset_was_auto", True)
         if self.epochs is not None:
             _check_count("--epochs", self.epochs, low=1)
         if self.device not in DEVICES:
             raise UserError(f"unknown device {self.device!r}; use auto, cpu or cuda")
+        set_(self, "grid", parse_grid(self.grid))
+        if self.versus is not None:
+            versus = str(self.versus).strip()
+            if versus.partition("@")[0] not in self.methods:
+                raise UserError(f"--versus {versus}: not among the methods compared "
+                                f"({', '.join(self.methods)})")
+            set_(self, "versus", versus)
 
 
-__all__ = ["CompareRequest", "DEVICES", "EXECUTORS", "ExecutorChoice", "LOG_KINDS", "MAX_COUNT",
+__all__ = ["AMP_CHOICES", "CompareRequest", "auto_preset", "DEVICES", "EXECUTORS", "ExecutorChoice", "LOG_KINDS", "MAX_COUNT",
            "MAX_SEED", "SpeedOptions", "parse_log_kinds", "parse_seeds"]

@@ -3,9 +3,10 @@
 Used by ``compare`` after training and by ``report`` alone; run files that cannot be used are
 reported and left out, never deleted here. Records made with other settings than the folder's
 (tables.split_by_settings, guided by the folder's latest command.txt) are listed apart under
-their table and left out of the rows, the CSV and the plots. Plots the report wrote earlier and
-no longer makes (``accuracy.png`` / ``accuracy-<benchmark>-p<N>.png``, its own names only) are
-removed; no other file is.
+their table and left out of the rows, the CSV and the plots. ``aggregation.png`` shows the a_k
+of the runs that have them (AANets). Plots the report wrote earlier and no longer makes
+(``accuracy.png`` / ``accuracy-<benchmark>-p<N>.png``, the same for ``aggregation``, its own
+names only) are removed; no other file is.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Callable, Sequence
 from ..errors import UserError
 from ..store.io import atomic_write_text
 from ..methods import list_methods
-from ..store.records import find_divergences, usable_records
+from ..store.records import find_divergences, pick_run, record_run_name, usable_records
 
 
 @dataclass
@@ -54,9 +55,11 @@ def like_records(out_dir: str | Path, records: list[dict[str, Any]]
 
 
 def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = None,
-                   warn: Callable[[str], None] | None = None) -> ReportResult:
+                   warn: Callable[[str], None] | None = None,
+                   versus: str | None = None) -> ReportResult:
     """Tables and plots from the run files in ``out_dir`` (no training). Unusable run files
-    are reported through ``warn`` and left out."""
+    are reported through ``warn`` and left out. ``versus``: a method (or method@variant) that
+    every row is compared with, seed by seed (one UserError line when the folder has none)."""
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     out_dir = Path(out_dir)
     if not (out_dir / "runs").is_dir():
@@ -67,7 +70,7 @@ def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = 
         warn(f"warning: skipping unusable run file {path} ({reason}); re-run compare to redo it")
     order = list(method_order) if method_order else [m.name for m in list_methods()]
     try:
-        result = _write_report(out_dir, records, problems, order)
+        result = _write_report(out_dir, records, problems, order, versus)
     except OSError as exc:  # disk full, read-only folder: one line, nothing half-written
         from ..store.outdir import is_write_failure, user_error_for_os_error
         if not is_write_failure(exc):
@@ -79,8 +82,8 @@ def rebuild_report(out_dir: str | Path, *, method_order: Sequence[str] | None = 
 
 
 # the plot names this report writes: accuracy.png (one benchmark/phases group) or
-# accuracy-<benchmark>-p<N>.png (several)
-_PLOT_NAME = re.compile(r"^accuracy(?:-(?P<bench>.+)-p\d+)?\.png$")
+# accuracy-<benchmark>-p<N>.png (several), and aggregation[...].png likewise
+_PLOT_NAME = re.compile(r"^(?:accuracy|aggregation)(?:-(?P<bench>.+)-p\d+)?\.png$")
 
 
 def _our_plot(path: Path, benchmarks: set[str]) -> bool:
@@ -97,7 +100,7 @@ def remove_stale_plots(out_dir: Path, written: Sequence[Path], benchmarks: set[s
     names = benchmarks | {name for name, _ in list_streams()}
     keep = {Path(p).name for p in written}
     removed = []
-    for path in sorted(out_dir.glob("accuracy*.png")):
+    for path in sorted([*out_dir.glob("accuracy*.png"), *out_dir.glob("aggregation*.png")]):
         if path.name not in keep and _our_plot(path, names):
             path.unlink(missing_ok=True)  # a concurrent report may have removed it already
             removed.append(path)
@@ -105,16 +108,20 @@ def remove_stale_plots(out_dir: Path, written: Sequence[Path], benchmarks: set[s
 
 
 def _write_report(out_dir: Path, records: list[dict[str, Any]], problems: list[str],
-                  order: list[str]) -> ReportResult:
+                  order: list[str], versus: str | None = None) -> ReportResult:
     from . import plots, tables
 
     notes = {m.name: m.reference for m in list_methods() if m.reference}
     command = latest_command(out_dir)
+    if versus is not None:  # one line, before anything is written, when it names no row
+        like, _ = tables.split_by_settings(records, command)
+        pick_run(versus, list(dict.fromkeys(record_run_name(r) for r in like)),
+                 where=str(out_dir))
     markdown = tables.render_markdown(records, order, notes, find_divergences(out_dir),
-                                      command=command)
+                                      command=command, versus=versus)
     table_md, table_csv = out_dir / "table.md", out_dir / "table.csv"
     atomic_write_text(table_md, markdown)
-    atomic_write_text(table_csv, tables.render_csv(records, order, command=command)
+    atomic_write_text(table_csv, tables.render_csv(records, order, command=command, versus=versus)
                       if records else "")
     like, apart = tables.split_by_settings(records, command)
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -127,6 +134,10 @@ def _write_report(out_dir: Path, records: list[dict[str, Any]], problems: list[s
         label = "REDUCED" if any(r["reduced"] for r in recs) else "paper setting"
         title = f"{bench}, {phases} phases, preset {presets} ({label})"
         plot_paths.append(plots.plot_accuracy(recs, out_dir / name, title=title, method_order=order))
+        if any(r.get("aggregation_weights") for r in recs):  # AANets runs: their a_k per phase
+            name = name.replace("accuracy", "aggregation", 1)
+            plot_paths.append(plots.plot_aggregation(recs, out_dir / name, title=title,
+                                                     method_order=order))
     removed = remove_stale_plots(out_dir, plot_paths, {r["benchmark"] for r in records})
     other = [f"{out_dir / a.file} was made with other settings: {a.difference}" for a in apart]
     return ReportResult(out_dir, len(records), table_md, table_csv, plot_paths, problems, markdown,

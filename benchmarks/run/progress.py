@@ -69,9 +69,8 @@ class EpochProgress(SupervisedPlugin):
                 lr = "?" if self.last_lr is None else f"{self.last_lr:g}"
                 raise RunDiverged(
                     f"the training loss is {self.last_loss} in phase {clock.train_exp_counter} "
-                    f"(counting from 0), epoch {clock.train_exp_epochs}, at lr {lr}: "
-                    "the run diverged and records no numbers; lower its lr or its penalty weight "
-                    "(--set), or leave the method out (--methods)")
+                    f"(phase 0 is the base phase), epoch {clock.train_exp_epochs}, at lr {lr}: "
+                    "the run diverged and records no numbers")
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{self.last_loss:.4f}" if self.last_loss is not None else "-",
                                  lr=f"{self.last_lr:g}" if self.last_lr is not None else "-")
@@ -93,7 +92,7 @@ def phase_line(method: str, seed: int, phase: int, phases: int, seconds: float,
     """One line per finished phase, for logs that are not a terminal."""
     loss = "-" if epochs.last_loss is None else f"{epochs.last_loss:.4f}"
     lr = "-" if epochs.last_lr is None else f"{epochs.last_lr:g}"
-    return (f"{method} seed {seed}: phase {phase + 1}/{phases} done in {seconds:.1f} s, "
+    return (f"{method} seed {seed}: phase {phase} (of 0-{phases - 1}) done in {seconds:.1f} s, "
             f"accuracy {100 * accuracy:.2f}%, last epoch loss {loss}, lr {lr}")
 
 

@@ -58,12 +58,25 @@ def check_resumable(meta: dict[str, Any], spec: RunSpec, ckpt: Path) -> None:
 # ----------------------------------------------------------------------------- environment
 
 
-def seed_everything(seed: int) -> None:
-    """All global generators (python, numpy, torch, cuda) + deterministic cuDNN."""
+def divergence_hint(spec: RunSpec) -> str:
+    """What to change, naming the --set keys: the lr, and the method's own weights."""
+    lr = spec.config.lr
+    own = [f"methods.{part}.{name}" for part in (spec.method, *spec.method.split("-"))
+           for name, value in spec.config.method_params.get(part, {}).items()
+           if isinstance(value, float) and not isinstance(value, bool)]
+    weights = f" or its weights ({', '.join(dict.fromkeys(own))})" if own else ""
+    return (f"lower its lr (--set train.lr={lr / 2:g}){weights}, or leave the method out "
+            "(--methods)")
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """All global generators (python, numpy, torch, cuda) + cuDNN's algorithm choice:
+    deterministic (the same numbers on every run) or benchmarked (cudnn.benchmark: the fastest
+    algorithm per shape, whose choice may change the numbers from run to run)."""
     from avalanche.training.determinism.rng_manager import RNGManager
     RNGManager.set_random_seeds(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def resolve_device(device: str) -> str:
@@ -176,7 +189,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     mode = progress if isinstance(progress, str) else ("bars" if progress else "off")
     info = get_method(spec.method)
     cfg = spec.config
-    seed_everything(spec.seed)
+    seed_everything(spec.seed, spec.speed.deterministic is not False)
     if spec.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
@@ -187,7 +200,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     strategy.plugins.append(epoch_bar)
     transient: list[Any] = [evaluator, epoch_bar]
 
-    ckpt = checkpoint_path(out_dir, spec.method, spec.seed)
+    ckpt = checkpoint_path(out_dir, spec.name, spec.seed)  # name: method[@grid variant]
     shared = shared_objects(bench.benchmark)
     done: dict[str, Any] = {"phase": -1, "accuracy": [], "exp_accuracy": [], "nme_accuracy": [],
                             "aggregation_weights": [], "phase_times": [], "resumed_at": []}
@@ -198,7 +211,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
             kept = set_aside(ckpt)
             notify(f"warning: checkpoint {ckpt} is unusable ({exc}); kept as {kept.name}, "
                    "the run restarts from phase 0")
-            seed_everything(spec.seed)
+            seed_everything(spec.seed, spec.speed.deterministic is not False)
             evaluator = build_evaluator(info.nme)
             strategy = info.factory(cfg, bench, torch.device(spec.device), evaluator)
             execution = apply_speed_options(strategy, spec.speed, bench)
@@ -220,8 +233,8 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     if n_phases != spec.phases + 1:
         raise RuntimeError(f"benchmark has {n_phases} experiences, expected {spec.phases + 1}")
 
-    loggers = attach_loggers(evaluator, log, out_dir / "logs" / spec.method / f"seed{spec.seed}",
-                             run_name=f"{spec.benchmark}-p{spec.phases}-{spec.method}-seed{spec.seed}",
+    loggers = attach_loggers(evaluator, log, out_dir / "logs" / spec.name / f"seed{spec.seed}",
+                             run_name=f"{spec.benchmark}-p{spec.phases}-{spec.name}-seed{spec.seed}",
                              config={"benchmark": spec.benchmark, "phases": spec.phases,
                                      "method": spec.method, "seed": spec.seed,
                                      "device": spec.device, **spec.config.to_dict()})
@@ -229,7 +242,7 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
     phase_bar = None
     if mode == "bars":
         phase_bar = tqdm(total=n_phases, initial=done["phase"] + 1, position=1, leave=False,
-                         desc=f"{spec.method} seed {spec.seed}: phases", dynamic_ncols=True)
+                         desc=f"{spec.name} seed {spec.seed}: phases", dynamic_ncols=True)
     try:
         for i in range(done["phase"] + 1, n_phases):
             start = time.perf_counter()
@@ -250,26 +263,26 @@ def run_one(spec: RunSpec, bench: Any, out_dir: Path, *, command: str = "",
                                     shared=shared, transient=transient)
                 except CheckpointError as exc:
                     checkpointing = False
-                    notify(f"warning: cannot checkpoint {spec.method} ({exc}); this run will "
+                    notify(f"warning: cannot checkpoint {spec.name} ({exc}); this run will "
                            "restart from phase 0 if interrupted")
             if checkpointing and i == 0 and info.base_phase is not None:
                 try:
                     save_base_phase(out_dir, spec.settings(), strategy, done, shared=shared,
                                     transient=transient, cpu_threads=cpu_threads())
                 except CheckpointError as exc:
-                    notify(f"warning: cannot keep the base phase of {spec.method} for its "
+                    notify(f"warning: cannot keep the base phase of {spec.name} for its "
                            f"group ({exc}); the others train their own")
             if phase_bar is not None:
                 phase_bar.update(1)
             if mode == "lines":
-                echo(phase_line(spec.method, spec.seed, i, n_phases, done["phase_times"][-1],
+                echo(phase_line(spec.name, spec.seed, i, n_phases, done["phase_times"][-1],
                                 m["accuracy"], epoch_bar))
             if after_phase is not None:
                 after_phase(spec, i)
     except RunDiverged as exc:
-        diverged = RunDiverged(f"{spec.method} seed {spec.seed}: {exc}")
+        diverged = RunDiverged(f"{spec.name} seed {spec.seed}: {exc}; {divergence_hint(spec)}")
         if write_record:  # otherwise the driver that writes the records notes it
-            save_divergence(out_dir, spec.method, spec.seed, spec.key(), str(diverged))
+            save_divergence(out_dir, spec.name, spec.seed, spec.key(), str(diverged))
         raise diverged from None
     finally:
         if phase_bar is not None:
@@ -314,6 +327,8 @@ def build_record(spec: RunSpec, bench: Any, done: dict[str, Any], *, command: st
         "method": spec.method,
         "method_description": info.description,
         "seed": spec.seed,
+        # the --grid settings of this run (None outside a grid): its folder is run_name's
+        "variant": spec.settings().get("variant"),
         "preset": spec.config.preset,
         "reduced": spec.config.reduced,
         "run_key": spec.key(),

@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable
 from .checkpoint import CheckpointError, find_checkpoints, read_checkpoint_meta, remove_checkpoint
 from ..errors import UserError
 from .io import remove_stale_temp_files
-from .records import RecordError, find_record_files, load_record, settings_from_record
+from .records import (RecordError, find_record_files, load_record, record_run_name,
+                      settings_from_record)
 
 Warn = Callable[[str], None]
 
@@ -178,10 +179,12 @@ def scan_out_dir(out_dir: Path, *, requested: Iterable[tuple[str, int]],
                  executor: str = "local") -> FolderState:
     """Check every record and checkpoint of ``out_dir`` (see module docstring).
 
-    ``settings_for(method, seed)`` / ``key_for(method, seed)``: this compare's settings and
-    run key for a run, None for a method that is no longer registered (its files are left
-    alone). ``cpu_threads`` / ``cpu_kernels``: what a CPU resume must match (None: not
-    checked; ``executor`` names who resumes, for the advice). A checkpoint of a run whose record
+    ``settings_for(name, seed)`` / ``key_for(name, seed)``: this compare's settings and run key
+    for a run (a method, or a grid variant ``<method>@<variant>``: records.run_name), None for a
+    run it does not know (a method no longer registered, a variant of another grid: its files
+    are left alone). ``requested``: the (run name, seed) of this compare's cells.
+    ``cpu_threads`` / ``cpu_kernels``: what a CPU resume must match (None: not checked;
+    ``executor`` names who resumes, for the advice). A checkpoint of a run whose record
     is already safe (killed between the two writes) is removed: it is ours (same run key) and
     nothing uses it.
     """
@@ -207,7 +210,7 @@ def scan_out_dir(out_dir: Path, *, requested: Iterable[tuple[str, int]],
         except RecordError as exc:
             damaged(path, "run file", str(exc))
             continue
-        run = (rec["method"], rec["seed"])
+        run = (record_run_name(rec), rec["seed"])  # a grid variant: <method>@<variant>
         key = key_for(*run)
         if key is None:
             continue

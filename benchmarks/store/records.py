@@ -1,4 +1,8 @@
-"""The run record: one JSON file per (method, seed), its schema, atomic write, load, validation.
+"""The run record: one JSON file per (run, seed), its schema, atomic write, load, validation.
+
+A run is a method, or a method with a grid variant (``compare --grid``): the settings of the
+grid that reach it, kept in the record's ``variant`` and naming its folder,
+``runs/<method>@<key>=<value>[,...]/seed<k>.json`` (``run_name``).
 
 A record is only ever written complete (``benchmarks.store.io.atomic_write_json``), so a
 file that fails validation is damage (disk full, manual edit, a foreign file), never a run in
@@ -10,11 +14,62 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from .io import atomic_write_json
 
 SCHEMA_VERSION = 1
+
+# Settings a --grid key changes besides itself (plan/config.py load_config's rules): a new epoch
+# count rescales the lr milestones, one memory budget clears the other.
+GRID_DERIVED: dict[str, tuple[str, ...]] = {
+    "train.epochs": ("train.lr_milestones", "aanets.fusion_milestones"),
+    "memory.total": ("memory.per_class",),
+    "memory.per_class": ("memory.total",),
+}
+
+
+def value_text(value: Any) -> str:
+    """A setting's value as a variant names it: 0.0001, 2, true, null, [10,20], text as is."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(list(value) if isinstance(value, tuple) else value, separators=(",", ":"))
+
+
+def variant_tag(variant: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> str:
+    """'aanets.fusion_lr=0.0001,train.epochs=2' (keys sorted); '' for no variant."""
+    items = dict(variant or {})
+    return ",".join(f"{k}={value_text(items[k])}" for k in sorted(items))
+
+
+def run_name(method: str, variant: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None) -> str:
+    """The name of a run's folders: the method, plus '@' and the variant's tag for a grid
+    variant (``aanets-lucir@aanets.fusion_lr=0.0001``)."""
+    tag = variant_tag(variant)
+    return f"{method}@{tag}" if tag else method
+
+
+def record_run_name(rec: Mapping[str, Any]) -> str:
+    """The run name of a record (its method and grid variant)."""
+    return run_name(rec["method"], rec.get("variant"))
+
+
+def pick_run(wanted: str, names: Sequence[str], *, flag: str = "--versus",
+             where: str = "this compare") -> str:
+    """The run name ``wanted`` picks among ``names``: itself, or the only run of a method of
+    that name; one UserError line when it names none or several (its grid variants)."""
+    from ..errors import UserError
+
+    if wanted in names:
+        return wanted
+    matching = [n for n in names if n.partition("@")[0] == wanted]
+    if len(matching) == 1:
+        return matching[0]
+    if matching:
+        raise UserError(f"{flag} {wanted}: it has {len(matching)} grid variants; name one: "
+                        + ", ".join(matching))
+    raise UserError(f"{flag} {wanted}: no runs of it in {where} (runs: "
+                    f"{', '.join(names) or 'none'})")
 
 
 class RecordError(Exception):
@@ -92,6 +147,10 @@ def validate_record(rec: Any) -> dict[str, Any]:
         if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                   or not math.isfinite(value)):
             raise RecordError(f"field {key!r} is not a number")
+    variant = rec.get("variant")
+    if variant is not None and (not isinstance(variant, dict)
+                                or not all(isinstance(k, str) for k in variant)):
+        raise RecordError("'variant' must map setting keys to values")
     weights = rec.get("aggregation_weights")
     if weights is not None and (not isinstance(weights, list) or len(weights) != n):
         raise RecordError("'aggregation_weights' must have one entry per phase")
@@ -138,9 +197,9 @@ def load_record(path: Path) -> dict[str, Any]:
     except RecursionError:
         raise RecordError("nested too deeply to be a run record") from None
     validate_record(rec)
-    if rec["method"] != path.parent.name:
-        raise RecordError(f"it is a record of method {rec['method']!r} but lies in the folder of "
-                          f"{path.parent.name!r}")
+    if record_run_name(rec) != path.parent.name:
+        raise RecordError(f"it is a record of method {record_run_name(rec)!r} but lies in the "
+                          f"folder of {path.parent.name!r}")
     if path.name != f"seed{rec['seed']}.json":
         raise RecordError(f"it is a record of seed {rec['seed']} but is named {path.name}")
     return rec
@@ -160,7 +219,7 @@ def settings_from_record(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_path(out_dir: Path, method: str, seed: int) -> Path:
-    """<out>/runs/<method>/seed<k>.json"""
+    """<out>/runs/<method>/seed<k>.json (``method``: a run name, run_name())"""
     return Path(out_dir) / "runs" / method / f"seed{seed}.json"
 
 
@@ -200,8 +259,9 @@ def save_divergence(out_dir: Path, method: str, seed: int, run_key: str | None,
 def store_record(out_dir: Path, rec: dict[str, Any]) -> None:
     """Write a finished run's record in its place; a divergence note of an earlier attempt of
     the run no longer holds and goes."""
-    save_record(record_path(out_dir, rec["method"], rec["seed"]), rec)
-    divergence_path(out_dir, rec["method"], rec["seed"]).unlink(missing_ok=True)
+    name = record_run_name(rec)
+    save_record(record_path(out_dir, name, rec["seed"]), rec)
+    divergence_path(out_dir, name, rec["seed"]).unlink(missing_ok=True)
 
 
 def find_divergences(out_dir: Path) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from .registry import (
     build_stream,
     check_normalization,
     class_order,
+    data_status,
     describe_stream,
     list_streams,
     per_channel,
@@ -37,7 +38,7 @@ __all__ = [
     "DEFAULT_CLASS_ORDER_SEED", "DIGITS_CLASSES", "FMNIST_CLASSES", "IMAGENET_MEAN",
     "IMAGENET_STD", "ImageFiles", "LoadedData", "SMALL_IMAGE_MAX", "StreamLayout", "StreamSizes",
     "StreamSpec",
-    "TensorImages", "build_stream", "check_normalization", "class_order", "describe_stream",
+    "TensorImages", "build_stream", "check_normalization", "class_order", "data_status", "describe_stream",
     "folder_classes", "folder_files", "list_streams", "per_channel", "per_class_subset",
     "register_stream", "resolve_data_root", "stream_channels", "stream_sizes",
 ]

@@ -75,6 +75,15 @@ def subset_tensors(images: torch.Tensor, targets: Sequence[int], per_class: int 
     return TensorImages(images[torch.from_numpy(keep)], np.asarray(targets)[keep])
 
 
+def _remove_empty_tree(root: Path) -> None:
+    """Remove ``root`` if it holds nothing but empty folders (what a failed download made)."""
+    if not root.is_dir() or any(p.is_file() or p.is_symlink() for p in root.rglob("*")):
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        folder.rmdir()
+    root.rmdir()
+
+
 def open_torchvision_dataset(factory: Callable, spec: StreamSpec, root: Path, what: str, layout: str):
     """Open a torchvision dataset, downloading only if its files are missing."""
     try:
@@ -84,9 +93,12 @@ def open_torchvision_dataset(factory: Callable, spec: StreamSpec, root: Path, wh
     hint = f"point --data-root or ${DATA_ROOT_ENV} at a folder that holds {layout}"
     if not spec.download:
         raise UserError(f"{what} not found in {root} (expected {root / layout}); {hint}") from None
+    existed = Path(root).exists()
     try:
         return factory(root=str(root), download=True)
     except Exception as exc:  # no network, proxy, disk full: all end the same way for the user
+        if not existed:  # the failed download leaves no empty folder of ours behind
+            _remove_empty_tree(Path(root))
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(
             f"{what} not found in {root} (expected {root / layout}) and the download failed "

@@ -134,6 +134,7 @@ class _StreamDef:
     load: Callable[[StreamSpec, Path], LoadedData]
     sizes: Callable[[StreamSpec], StreamSizes] | None = None  # cheap: no image is decoded
     channels: int | None = None  # colour channels of its images (None: not known before loading)
+    files: str | None = None  # what must lie under the data root (None: nothing to find there)
 
 
 _REGISTRY: dict[str, _StreamDef] = {}
@@ -141,16 +142,35 @@ _REGISTRY: dict[str, _StreamDef] = {}
 
 def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]],
                     sizes: Callable[[StreamSpec], StreamSizes] | None = None,
-                    channels: int | None = None):
+                    channels: int | None = None, files: str | None = None):
     """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``; ``sizes``
     tells the dry-run plan the training images per class and the backbone without loading;
-    ``channels`` (1 grey, 3 RGB) lets a plan check ``mean``/``std`` before any data is read."""
+    ``channels`` (1 grey, 3 RGB) lets a plan check ``mean``/``std`` before any data is read;
+    ``files``: the file or folder under the data root that holds the data (the dry run says
+    whether it is there)."""
 
     def decorate(load: Callable[[StreamSpec, Path], LoadedData]):
-        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes, channels)
+        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes, channels, files)
         return load
 
     return decorate
+
+
+def data_status(spec: StreamSpec) -> str:
+    """Where a stream's data will be read from and whether it is there, in one line (the dry
+    run prints it; nothing is read or downloaded)."""
+    definition = _stream_def(spec.name)
+    if definition.files is None:
+        if spec.name == "split-folder":
+            return f"data: the image tree {resolve_data_root(spec)} (found: its classes were listed)"
+        return "data: bundled with its package (nothing to find or download)"
+    where = resolve_data_root(spec) / definition.files
+    if where.exists():
+        return f"data: found at {where}"
+    how = ("the run will try to download it there (needs the dataset's host)" if spec.download
+           else "and downloads are off")
+    return (f"data: MISSING at {where}; {how}; offline, point --data-root or ${DATA_ROOT_ENV} "
+            f"at a folder that holds {definition.files}")
 
 
 def stream_channels(name: str) -> int | None:

@@ -43,6 +43,9 @@ def paper_reports(out: str | Path, *, against: str | None = None, per_phase: boo
     out = Path(out)
     if against is None and not per_phase and not is_protocols_dir(out):
         return "", []
+    if not method_order:  # the registry's order, as table.md has it
+        from ...methods import list_methods
+        method_order = [m.name for m in list_methods()]
     records = folder_records(out, warn)
     parts, written = [], []
     if is_protocols_dir(out):

@@ -6,7 +6,10 @@
   run's protocol is the paper's and the preset is not REDUCED; otherwise the paper's numbers
   are listed apart, with the reason they are not comparable;
 - ``per_phase``: the accuracy after every phase, per method (the table the authors publish
-  beside the paper).
+  beside the paper), and the AANets a_k per level after every phase.
+
+A ``compare --grid`` variant is a row of its own, named ``method@key=value`` (its run name);
+the paper's number of a row is its method's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from ...store.records import record_run_name
 from . import PublishedResult, paper_dataset, published_for
 
 Record = Mapping[str, Any]
@@ -34,15 +38,23 @@ def cell(values: Sequence[float]) -> str:
     return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
+def _method(name: str) -> str:
+    """The method of a run name (method or method@grid variant)."""
+    return name.partition("@")[0]
+
+
 def _ordered(methods: Sequence[str], order: Sequence[str]) -> list[str]:
+    """Run names: methods in ``order`` first, then alphabetically; a method's variants after it."""
     rank = {m: i for i, m in enumerate(order)}
-    return sorted(dict.fromkeys(methods), key=lambda m: (rank.get(m, len(rank)), m))
+    return sorted(dict.fromkeys(methods),
+                  key=lambda m: (rank.get(_method(m), len(rank)), _method(m), m))
 
 
 def _avg_by_method(records: Sequence[Record]) -> dict[str, list[float]]:
+    """Run name -> its average incremental accuracies (%)."""
     out: dict[str, list[float]] = {}
     for r in records:
-        out.setdefault(r["method"], []).append(100.0 * float(r["avg_incremental_accuracy"]))
+        out.setdefault(record_run_name(r), []).append(100.0 * float(r["avg_incremental_accuracy"]))
     return out
 
 
@@ -113,12 +125,12 @@ def render_against(records: Sequence[Record], published: Sequence[PublishedResul
         rows = []
         for m in methods:
             mean, _ = mean_std(ours[m])
-            p = paper.get(m)
+            p = paper.get(_method(m))
             rows.append({"method": m, "ours": cell(ours[m]),
                          "paper": "–" if p is None else f"{p.value:.2f}",
                          "ours − paper": "–" if p is None else f"{mean - p.value:+.2f}",
                          "paper label": "" if p is None else p.paper_label})
-        sources = sorted({p.source for m, p in paper.items() if m in ours})
+        sources = sorted({p.source for m, p in paper.items() if m in {_method(n) for n in ours}})
         parts += [title, "", f"Protocol: {reason}; '–' = no verified paper number.", "",
                   _markdown(pd.DataFrame(rows)), ""]
         parts += [f"Source: {s}" for s in sources] + ([""] if sources else [])
@@ -128,20 +140,45 @@ def render_against(records: Sequence[Record], published: Sequence[PublishedResul
 # ----------------------------------------------------------------------------- per phase
 
 
+ACCURACY = "accuracy (%)"
+
+
+def _weights_cell(recs: Sequence[Record], phase: int, level: int) -> str | None:
+    """a_k of one level after one phase, mean ± std over the runs ('–' where a run has none)."""
+    values = []
+    for r in recs:
+        per_phase = r.get("aggregation_weights") or []
+        weights = per_phase[phase] if phase < len(per_phase) else None
+        if weights is None or level >= len(weights):
+            return "–"
+        values.append(float(weights[level]))
+    return f"{statistics.fmean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}"
+                                                 if len(values) > 1 else "")
+
+
 def per_phase_frame(records: Sequence[Record], method_order: Sequence[str] = ()) -> pd.DataFrame:
-    """benchmark, phases, method, then one column per phase named by the classes seen."""
+    """benchmark, phases, method (its run name), seeds, quantity, then one column per phase
+    named by the classes seen: the accuracy (%, quantity 'accuracy (%)'), and for runs that
+    have them the a_k of every level (quantity 'a_k level <k>', 4 decimals)."""
     rows = []
     groups: dict[tuple[str, int, str], list[Record]] = {}
     for r in records:
-        groups.setdefault((r["benchmark"], int(r["phases"]), r["method"]), []).append(r)
+        groups.setdefault((r["benchmark"], int(r["phases"]), record_run_name(r)), []).append(r)
     order = {m: i for i, m in enumerate(_ordered([k[2] for k in groups], method_order))}
     for (bench, phases, method), recs in sorted(groups.items(),
                                                 key=lambda kv: (kv[0][0], kv[0][1], order[kv[0][2]])):
         row: dict[str, Any] = {"benchmark": bench, "phases": phases, "method": method,
-                               "seeds": len(recs)}
+                               "seeds": len(recs), "quantity": ACCURACY}
         for i, seen in enumerate(recs[0]["classes_seen"]):
             row[f"{seen} classes"] = cell([100.0 * float(r["accuracy"][i]) for r in recs])
         rows.append(row)
+        levels = max((len(w) for r in recs for w in (r.get("aggregation_weights") or [])
+                      if w is not None), default=0)
+        for level in range(levels):
+            rows.append({**{k: row[k] for k in ("benchmark", "phases", "method", "seeds")},
+                         "quantity": f"a_k level {level + 1}",
+                         **{f"{seen} classes": _weights_cell(recs, i, level)
+                            for i, seen in enumerate(recs[0]["classes_seen"])}})
     frame = pd.DataFrame(rows)
     phase_columns = sorted((c for c in frame.columns if c.endswith(" classes")),
                            key=lambda c: int(c.split()[0]))
@@ -155,10 +192,20 @@ def render_per_phase(records: Sequence[Record], method_order: Sequence[str] = ()
         return "No finished runs yet.\n"
     parts = []
     for (bench, phases), group in frame.groupby(["benchmark", "phases"], sort=False):
-        shown = group.drop(columns=["benchmark", "phases"]).dropna(axis=1, how="all")
+        accuracy = group[group["quantity"] == ACCURACY]
+        shown = accuracy.drop(columns=["benchmark", "phases", "quantity"]).dropna(axis=1, how="all")
         parts += [f"## {bench}, N = {phases}: accuracy (%) on all classes seen after each phase",
                   "", "Mean ± std over seeds; columns are named by the number of classes seen.",
                   "", _markdown(shown), ""]
+        weights = group[group["quantity"] != ACCURACY]
+        if not weights.empty:
+            shown = weights.rename(columns={"quantity": "level"}).drop(
+                columns=["benchmark", "phases"]).dropna(axis=1, how="all")
+            shown["level"] = [q.removeprefix("a_k level ") for q in shown["level"]]
+            parts += [f"## {bench}, N = {phases}: AANets aggregation weights a_k after each phase",
+                      "", "a_k: the weight of the stable branch at level k (the plastic branch's "
+                      "is 1 - a_k), mean ± std over seeds; '–': no a_k yet (phase 0 trains a "
+                      "single network).", "", _markdown(shown), ""]
     return "\n".join(parts)
 
 

@@ -34,9 +34,9 @@ class LocalExecutor:
         try:
             for number, cell in enumerate(cells, start=1):
                 if runs_bar is not None:
-                    runs_bar.set_postfix_str(f"{cell.run.method} seed {cell.run.seed}")
+                    runs_bar.set_postfix_str(f"{cell.run.name} seed {cell.run.seed}")
                 elif job.progress == "lines":
-                    job.echo(f"run {number}/{len(cells)}: {cell.run.method} seed {cell.run.seed}")
+                    job.echo(f"run {number}/{len(cells)}: {cell.run.name} seed {cell.run.seed}")
                 try:
                     run_cell(cell, job.out_dir, command=job.command, progress=job.progress,
                              notify=job.warn, after_phase=job.after_phase, echo=job.echo,
@@ -45,7 +45,7 @@ class LocalExecutor:
                     outcome.failed.append(str(exc))
                     job.warn(f"warning: {exc}")
                 else:
-                    outcome.trained.append((cell.run.method, cell.run.seed))
+                    outcome.trained.append((cell.run.name, cell.run.seed))
                 if runs_bar is not None:
                     runs_bar.update(1)
         finally:

@@ -108,7 +108,7 @@ def _train_cell(index: int, cell: Cell, out_dir: Path, command: str, progress: A
     pid, node = os.getpid(), ray.util.get_node_ip_address()
 
     def post(kind: str, **fields: Any) -> None:
-        progress.post.remote(CellEvent(index=index, method=cell.run.method, seed=cell.run.seed,
+        progress.post.remote(CellEvent(index=index, method=cell.run.name, seed=cell.run.seed,
                                        kind=kind, pid=pid, node=node, **fields))
 
     def phase_done(spec: Any, phase: int) -> None:
@@ -201,7 +201,7 @@ class RayExecutor:
         board = _Board(cells, job, self.options.retries)
         held = base_phase_holds([cell.run for cell in cells], out_dir)  # follower -> leader
         for follower, leader in held.items():
-            board.say(f"{cells[follower].label}: waits for {cells[leader].run.method} to train "
+            board.say(f"{cells[follower].label}: waits for {cells[leader].run.name} to train "
                       "their shared base phase (phase 0)")
         waiting = [index for index in range(len(cells)) if index not in held]
         in_flight: dict[Any, int] = {}
@@ -247,14 +247,14 @@ class RayExecutor:
             reason = f"{type(cause).__name__}: {_first_line(cause)}"
             if isinstance(cause, RunDiverged):
                 run = board.cells[index].run
-                save_divergence(out_dir, run.method, run.seed, run.key(), str(cause))
+                save_divergence(out_dir, run.name, run.seed, run.key(), str(cause))
         except ray.exceptions.RayError as exc:  # worker or node lost more often than retried
             reason = (f"{type(exc).__name__} after {self.options.retries} retries: "
                       f"{_first_line(exc)}")
         else:
             run = board.cells[index].run
             store_record(out_dir, record)
-            outcome.trained.append((run.method, run.seed))
+            outcome.trained.append((run.name, run.seed))
             board.finished(index, record)
             return
         outcome.failed.append(f"{board.cells[index].label}: {reason}")
