@@ -133,3 +133,16 @@ def test_sixteen_curves_never_share_a_colour_or_marker_and_identical_ones_are_na
               "ewc": (x, np.array([90.0, 45.0, 30.0]), None),
               "replay": (x, np.array([90.0, 60.0, 50.0]), None)}
     assert plots.identical_to(curves) == {"lwf": "naive", "ewc": "naive"}
+
+
+def test_every_table_has_a_legend_naming_the_std_and_the_nme_column():
+    from test_records import make_record
+
+    plain = tables.render_markdown([make_record(seed=s) for s in (1, 2)])
+    legend = next(line for line in plain.splitlines() if line.startswith("Legend: "))
+    assert "sample standard deviation" in legend and "nearest-mean" not in legend
+    nme = [make_record(seed=s, method="lucir", nme_accuracy=[0.9, 0.5, 0.4],
+                       nme_avg_incremental_accuracy=0.6, nme_last_accuracy=0.4) for s in (1, 2)]
+    md = tables.render_markdown(nme)
+    legend = next(line for line in md.splitlines() if line.startswith("Legend: "))
+    assert "NME avg inc. acc" in md and "nearest-mean-of-exemplars" in legend

@@ -338,7 +338,8 @@ def _order(value: Any) -> tuple:
 def legend(group: pd.DataFrame, records: Sequence[dict[str, Any]]) -> list[str]:
     """How to read the columns, under every table."""
     parts = ["± = sample standard deviation over the seeds (ddof 1; none for one seed)"]
-    if "nme_avg_incremental_accuracy" in group.columns and group["nme_avg_incremental_accuracy"].notna().any():
+    column = "nme_avg_incremental_accuracy_mean"
+    if column in group.columns and group[column].notna().any():
         parts.append("NME = the nearest-mean-of-exemplars classifier (class means of the "
                      "exemplars' features; '–': the method keeps no such means)")
     if any(r.get("base_phase_from") for r in records):
