@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from benchmarks.errors import UserError
 from benchmarks.plan.config import PRESET_DIR, load_config
 from cli import cli
+from test_faults import _build, _image  # one way to make and build a small image tree
 
 needs_symlinks = pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt",
                                     reason="needs POSIX symbolic links")
@@ -161,23 +162,12 @@ def test_library_float_arguments_must_be_finite(name, value):
 # ----------------------------------------------------------------------------- split-folder edges
 
 
-def _image(path: Path, value: int = 0) -> None:
-    from PIL import Image
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (8, 8), (value, 255 - value, 128)).save(path, format="PNG")
-
-
 def _tree(root: Path, test_split: str = "val") -> Path:
     for split in ("train", test_split):
         for cls in ("a", "b", "c"):
             for i in range(3):
                 _image(root / split / cls / f"{i}.png", value=40 * i)
     return root
-
-
-def _build(root: Path, **kw):
-    from benchmarks.streams import StreamSpec, build_stream
-    return build_stream(StreamSpec("split-folder", phases=1, data_root=str(root), **kw))
 
 
 def _loop(root: Path) -> Path:

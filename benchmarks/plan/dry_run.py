@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..methods import get_method
-from ..streams import data_status, stream_channels
+from ..streams import data_status, stream_channels, stream_side
 from .estimate import AANETS_COST, OLD_MODEL_COST, Rate, measure_rate, seconds
 from ..store.records import value_text
 from .config import RunConfig
@@ -75,9 +75,6 @@ def render_plan(plan: ComparePlan) -> str:
     return "\n".join(lines)
 
 
-_NATIVE_SIDE = {"split-digits": 8, "split-fmnist": 28, "split-cifar10": 32, "split-cifar100": 32}
-
-
 def _rate(plan: ComparePlan) -> Rate:
     """The training rate of the plan's first protocol's backbone, measured here."""
     first = plan.protocols[0].protocol
@@ -86,7 +83,7 @@ def _rate(plan: ComparePlan) -> Rate:
         import torch
         device = "cuda" if torch.cuda.is_available() else "cpu"
     channels = stream_channels(first.stream.name) or 3
-    side = first.stream.image_size or _NATIVE_SIDE.get(first.stream.name) or (
+    side = first.stream.image_size or stream_side(first.stream.name) or (
         32 if first.backbone == "resnet32" else 224)
     return measure_rate(first.backbone, channels, side, min(int(first.cfg.batch_size), 128), device)
 

@@ -30,6 +30,7 @@ from .registry import (
     register_stream,
     resolve_data_root,
     stream_channels,
+    stream_side,
     stream_sizes,
 )
 
@@ -40,5 +41,5 @@ __all__ = [
     "StreamSpec",
     "TensorImages", "build_stream", "check_normalization", "class_order", "data_status", "describe_stream",
     "folder_classes", "folder_files", "list_streams", "per_channel", "per_class_subset",
-    "register_stream", "resolve_data_root", "stream_channels", "stream_sizes",
+    "register_stream", "resolve_data_root", "stream_channels", "stream_side", "stream_sizes",
 ]

@@ -51,7 +51,7 @@ def _cifar(spec: StreamSpec, root: Path, cls_name: str, what: str, layout: str, 
     "CIFAR-100, B50 + N phases, seed-1993 order (the AANets paper's main protocol)",
     lambda spec: CIFAR100_CLASSES,
     sizes=lambda spec: StreamSizes([500] * 100, backbone_for_side(32)),
-    channels=3, files="cifar-100-python",
+    channels=3, files="cifar-100-python", side=32,
 )
 def _load_cifar100(spec: StreamSpec, root: Path) -> LoadedData:
     return _cifar(spec, root, "CIFAR100", "CIFAR-100", "cifar-100-python/",
@@ -63,7 +63,7 @@ def _load_cifar100(spec: StreamSpec, root: Path) -> LoadedData:
     "CIFAR-10 (torchvision layout), B5 + N phases",
     lambda spec: CIFAR10_CLASSES,
     sizes=lambda spec: StreamSizes([5000] * 10, backbone_for_side(32)),
-    channels=3, files="cifar-10-batches-py",
+    channels=3, files="cifar-10-batches-py", side=32,
 )
 def _load_cifar10(spec: StreamSpec, root: Path) -> LoadedData:
     return _cifar(spec, root, "CIFAR10", "CIFAR-10", "cifar-10-batches-py/",

@@ -19,7 +19,7 @@ DIGITS_CLASSES = [str(d) for d in range(10)]
     "scikit-learn's bundled 8x8 digits (no download; CPU demo in minutes), B5 + N phases",
     lambda spec: DIGITS_CLASSES,
     sizes=lambda spec: _digits_sizes(),
-    channels=1,  # 8x8 grey levels
+    channels=1, side=8,  # 8x8 grey levels
 )
 def _load_digits(spec: StreamSpec, root: Path) -> LoadedData:
     from torchvision.transforms import v2

@@ -18,7 +18,7 @@ FMNIST_CLASSES = [
     "Fashion-MNIST 28x28 grey (torchvision layout), B5 + N phases",
     lambda spec: FMNIST_CLASSES,
     sizes=lambda spec: StreamSizes([6000] * 10, backbone_for_side(28)),
-    channels=1, files="FashionMNIST/raw",
+    channels=1, files="FashionMNIST/raw", side=28,
 )
 def _load_fmnist(spec: StreamSpec, root: Path) -> LoadedData:
     from torchvision.datasets import FashionMNIST

@@ -135,6 +135,7 @@ class _StreamDef:
     sizes: Callable[[StreamSpec], StreamSizes] | None = None  # cheap: no image is decoded
     channels: int | None = None  # colour channels of its images (None: not known before loading)
     files: str | None = None  # what must lie under the data root (None: nothing to find there)
+    side: int | None = None  # the images' native side in pixels (None: known only from the data)
 
 
 _REGISTRY: dict[str, _StreamDef] = {}
@@ -142,15 +143,17 @@ _REGISTRY: dict[str, _StreamDef] = {}
 
 def register_stream(name: str, description: str, class_names: Callable[[StreamSpec], list[str]],
                     sizes: Callable[[StreamSpec], StreamSizes] | None = None,
-                    channels: int | None = None, files: str | None = None):
+                    channels: int | None = None, files: str | None = None,
+                    side: int | None = None):
     """Decorator: register ``load(spec, data_root) -> LoadedData`` under ``name``; ``sizes``
     tells the dry-run plan the training images per class and the backbone without loading;
     ``channels`` (1 grey, 3 RGB) lets a plan check ``mean``/``std`` before any data is read;
     ``files``: the file or folder under the data root that holds the data (the dry run says
-    whether it is there)."""
+    whether it is there); ``side``: the images' native side (the dry run's time estimate)."""
 
     def decorate(load: Callable[[StreamSpec, Path], LoadedData]):
-        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes, channels, files)
+        _REGISTRY[name] = _StreamDef(name, description, class_names, load, sizes, channels, files,
+                                     side)
         return load
 
     return decorate
@@ -171,6 +174,11 @@ def data_status(spec: StreamSpec) -> str:
            else "and downloads are off")
     return (f"data: MISSING at {where}; {how}; offline, point --data-root or ${DATA_ROOT_ENV} "
             f"at a folder that holds {definition.files}")
+
+
+def stream_side(name: str) -> int | None:
+    """The native side in pixels of a registered stream's images (None: its data decides)."""
+    return _stream_def(name).side
 
 
 def stream_channels(name: str) -> int | None:
