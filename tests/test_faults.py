@@ -166,6 +166,7 @@ def test_auto_threads_keep_the_faster_count_measured_here(monkeypatch):
     import benchmarks.run.threads as threads_module
 
     monkeypatch.setattr(threads_module, "ALL_THREADS", 2)
+    threads_module._measured.cache_clear()
     rates = {1: 300.0, 2: 120.0}  # a shared machine: the second thread only waits
     monkeypatch.setattr(estimate, "measure_rate", lambda *a, **k: estimate.Rate(
         rates[torch.get_num_threads()], "resnet32", 32, "cpu"))

@@ -12,6 +12,7 @@ line and every record stores ``cpu_threads``.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,13 @@ def choose_threads(asked: int | None, *, out_dir: Path, runs: Iterable[tuple[str
     most = max(1, ALL_THREADS or os.cpu_count() or 1)
     if most == 1:
         return ThreadChoice(1, "one core")
+    return _measured(most, backbone, channels, side, batch)
+
+
+@functools.lru_cache(maxsize=None)
+def _measured(most: int, backbone: str, channels: int, side: int, batch: int) -> ThreadChoice:
+    """The faster of 1 and ``most`` threads for this network and input, timed once per process
+    (the protocols of one ``--phases 5,10,25`` compare share it)."""
     from ..plan.estimate import measure_rate
 
     rates = {}
