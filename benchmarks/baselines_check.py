@@ -12,132 +12,60 @@ Expected order, on the mean average incremental accuracy over the seeds:
 - the replay-based methods (``avl-icarl``, ``der``, ``derpp``, ``bic``) >= ``replay`` (the same
   memory budget replayed with plain cross-entropy).
 
-A mark is a finding to explain, not necessarily a bug: docs/baselines.md says which protocols
-make a method degenerate (e.g. DER's logit regression with few iterations per phase).
+A mark is a finding to explain, not necessarily a bug. Where the method's authors train it under
+another protocol (``benchmarks/methods/authors_protocols.py``: DER and DER++ on tasks of 2
+classes with plain SGD at lr 0.03; the harness's B5 + 5 gives one class a phase), the check runs
+two controls for the broken row's method and the method it is compared with: the same data,
+preset and seeds in the authors' classes per task, then also with the authors' optimizer. The
+row says why, with the controls' numbers, and a note under the table gives the reference's facts
+(docs/baselines.md: "Protocols that make a method degenerate"). ``--no-controls`` skips them.
 
 It drives the harness the way a user does: one ``cli.py compare ... --out DIR --quiet`` per
-benchmark in a subprocess (one CPU thread unless ``--threads`` says otherwise), then reads the
-``table.csv`` that compare writes; finished runs are reused, so it can be stopped and re-run.
+benchmark and per control in a subprocess (one CPU thread unless ``--threads`` says otherwise),
+then reads the ``table.csv`` that compare writes; finished runs are reused, so it can be stopped and re-run.
 ``--no-run`` only reads the tables already there.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import os
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks.methods.authors_protocols import AUTHORS_PROTOCOLS
+from benchmarks.report.expected_order import (Control, Row, check, control_groups,
+                                              control_protocol, expectations, markdown,
+                                              read_table)
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = ("naive", "cumulative", "replay", "lwf", "ewc", "avl-icarl", "der", "derpp", "bic")
-REPLAY_BASED = ("avl-icarl", "der", "derpp", "bic")
 DEFAULT_BENCHMARKS = ("split-fmnist", "split-digits")
-METRIC = "avg_incremental_accuracy"
 
 
-def expectations(method: str) -> list[tuple[str, str]]:
-    """(relation, other method) pairs ``method``'s mean must satisfy."""
-    rules: list[tuple[str, str]] = []
-    if method in ("lwf", "ewc"):
-        rules.append((">=", "naive"))
-    if method in REPLAY_BASED:
-        rules.append((">=", "replay"))
-    if method != "cumulative":
-        rules.append(("<=", "cumulative"))
-    return rules
+def stream_shape(benchmark: str, *, phases: int, data_root: str | None) -> tuple[int, int]:
+    """(classes of the stream, fewest new classes in an incremental phase) of the checked
+    protocol (default base phase), from the stream's layout: no image is loaded."""
+    from benchmarks.streams.registry import StreamSpec, describe_stream
 
-
-def describe(rules: Sequence[tuple[str, str]]) -> str:
-    return ", ".join(f"{op} {other}" for op, other in rules) or "upper bound"
-
-
-@dataclass(frozen=True)
-class Row:
-    method: str
-    seeds: int
-    mean: float | None      # average incremental accuracy, %, mean over seeds
-    std: float | None
-    last_mean: float | None  # last accuracy, %
-    last_std: float | None
-
-
-def _number(text: str | None) -> float | None:
-    if text is None or text.strip() == "":
-        return None
-    value = float(text)
-    return None if math.isnan(value) else value
-
-
-def read_table(path: Path) -> dict[str, Row]:
-    """The rows of a compare ``table.csv`` (one per method), keyed by method."""
-    rows: dict[str, Row] = {}
-    with open(path, newline="") as handle:
-        for record in csv.DictReader(handle):
-            rows[record["method"]] = Row(
-                method=record["method"], seeds=int(float(record.get("seeds") or 0)),
-                mean=_number(record.get(f"{METRIC}_mean")), std=_number(record.get(f"{METRIC}_std")),
-                last_mean=_number(record.get("last_accuracy_mean")),
-                last_std=_number(record.get("last_accuracy_std")))
-    return rows
-
-
-def check(rows: Mapping[str, Row], methods: Sequence[str]) -> dict[str, list[str]]:
-    """For each method, the expectations its row breaks (empty: it keeps them all). A missing
-    row, or a comparison with a missing row, is reported as such, never silently passed."""
-    out: dict[str, list[str]] = {}
-    for method in methods:
-        row = rows.get(method)
-        broken: list[str] = []
-        if row is None or row.mean is None:
-            out[method] = ["no result (failed or diverged: see the folder's table.md)"]
-            continue
-        for op, other in expectations(method):
-            ref = rows.get(other)
-            if ref is None or ref.mean is None:
-                broken.append(f"cannot compare: no {other} result")
-                continue
-            ok = row.mean >= ref.mean if op == ">=" else row.mean <= ref.mean
-            if not ok:
-                word = "below" if op == ">=" else "above"
-                broken.append(f"{word} {other} ({row.mean:.2f} vs {ref.mean:.2f})")
-        out[method] = broken
-    return out
-
-
-def _cell(mean: float | None, std: float | None) -> str:
-    if mean is None:
-        return "–"
-    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
-
-
-def markdown(benchmark: str, rows: Mapping[str, Row], methods: Sequence[str]) -> str:
-    """One benchmark's table: numbers, the expected order and a mark where a row breaks it."""
-    findings = check(rows, methods)
-    lines = [f"### {benchmark}", "",
-             "| method | seeds | avg inc. acc (%) | last acc (%) | expected | check |",
-             "|:--|--:|--:|--:|:--|:--|"]
-    for method in methods:
-        row = rows.get(method)
-        broken = findings[method]
-        mark = "ok" if not broken else "✗ " + "; ".join(broken)
-        lines.append(f"| {method} | {row.seeds if row else 0} | "
-                     f"{_cell(row.mean, row.std) if row else '–'} | "
-                     f"{_cell(row.last_mean, row.last_std) if row else '–'} | "
-                     f"{describe(expectations(method))} | {mark} |")
-    return "\n".join(lines)
+    layout = describe_stream(StreamSpec(benchmark, phases=phases, data_root=data_root))
+    return layout.num_classes, min(len(classes) for classes in layout.phase_classes[1:])
 
 
 def compare_command(benchmark: str, *, phases: int, preset: str, seeds: str,
                     methods: Sequence[str], out: Path, data_root: str | None,
+                    base_classes: int | None = None, sets: Sequence[str] = (),
                     python: str = sys.executable) -> list[str]:
     cmd = [python, str(REPO / "cli.py"), "compare", "--benchmark", benchmark, "--phases",
-           str(phases), "--preset", preset, "--seeds", seeds, "--methods", ",".join(methods),
-           "--device", "cpu", "--out", str(out), "--quiet"]
+           str(phases)]
+    if base_classes is not None:
+        cmd += ["--base-classes", str(base_classes)]
+    cmd += ["--preset", preset, "--seeds", seeds, "--methods", ",".join(methods)]
+    for item in sets:
+        cmd += ["--set", item]
+    cmd += ["--device", "cpu", "--out", str(out), "--quiet"]
     if data_root and benchmark != "split-digits":
         cmd += ["--data-root", data_root]
     return cmd
@@ -167,9 +95,69 @@ def parse_args(argv: Iterable[str] | None = None) -> argparse.Namespace:
                         help="offline data [$AANETS_DATA_ROOT, else ../shared/data]")
     parser.add_argument("--threads", type=int, default=1,
                         help="OMP_NUM_THREADS of the runs [%(default)s]")
+    parser.add_argument("--no-controls", action="store_true",
+                        help="do not re-run a broken row's method under its authors' protocol")
     parser.add_argument("--no-run", action="store_true",
                         help="only read the tables already in --out")
     return parser.parse_args(argv)
+
+
+class _Compare:
+    """Runs (or, with --no-run, only reads) one ``cli.py compare`` folder."""
+
+    def __init__(self, args: argparse.Namespace, data_root: str | None) -> None:
+        self.args = args
+        self.data_root = data_root
+        self.env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
+                        MKL_NUM_THREADS=str(args.threads))
+        self.failed = False
+
+    def __call__(self, benchmark: str, methods: Sequence[str], folder: Path, *, phases: int,
+                 base_classes: int | None = None,
+                 sets: Sequence[str] = ()) -> tuple[dict[str, Row] | None, str]:
+        cmd = compare_command(benchmark, phases=phases, preset=self.args.preset,
+                              seeds=self.args.seeds, methods=methods, out=folder,
+                              data_root=self.data_root, base_classes=base_classes, sets=sets)
+        shown = f"OMP_NUM_THREADS={self.args.threads} python " + " ".join(cmd[1:]).replace(
+            str(REPO) + os.sep, "")
+        if not self.args.no_run:
+            print(f"running: {shown}", file=sys.stderr, flush=True)
+            done = subprocess.run(cmd, cwd=REPO, env=self.env, check=False)
+            if done.returncode not in (0, 1):  # 1: some runs failed or diverged; table written
+                print(f"compare stopped with exit code {done.returncode}", file=sys.stderr)
+                self.failed = True
+        table = folder / "table.csv"
+        if not table.is_file():
+            self.failed = True
+            return None, shown
+        return read_table(table), shown
+
+
+def run_controls(run: _Compare, benchmark: str, rows: Mapping[str, Row],
+                 methods: Sequence[str], shape: tuple[int, int]) -> list[Control]:
+    """The controls of each broken row that has an authors' protocol: its classes per task with
+    the preset's optimizer, then with the authors' optimizer."""
+    num_classes, per_phase = shape
+    controls = []
+    for classes_per_task, names in control_groups(rows, methods, per_phase).items():
+        protocol = control_protocol(num_classes, classes_per_task)
+        if protocol is None:
+            print(f"{benchmark}: {num_classes} classes do not split into tasks of "
+                  f"{classes_per_task}; no control for {', '.join(names)}", file=sys.stderr)
+            continue
+        base, phases = protocol
+        optimizers = {AUTHORS_PROTOCOLS[n].optimizer for n in names if n in AUTHORS_PROTOCOLS}
+        for sets in ((), *sorted(optimizers)):
+            suffix = "-authors-optimizer" if sets else ""
+            if len(optimizers) > 1 and sets:
+                suffix += "-" + str(sorted(optimizers).index(sets) + 1)
+            folder = Path(run.args.out) / f"{benchmark}-b{base}p{phases}-{run.args.preset}{suffix}"
+            control_rows, shown = run(benchmark, names, folder, phases=phases, base_classes=base,
+                                      sets=sets)
+            if control_rows is not None:
+                controls.append(Control(classes_per_task, base, phases, tuple(sets), tuple(names),
+                                        shown, control_rows))
+    return controls
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -177,32 +165,23 @@ def main(argv: Iterable[str] | None = None) -> int:
     benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     data_root = args.data_root or default_data_root()
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    sections, status = [], 0
+    run = _Compare(args, data_root)
+    sections = []
     for benchmark in benchmarks:
         folder = Path(args.out) / f"{benchmark}-p{args.phases}-{args.preset}"
-        cmd = compare_command(benchmark, phases=args.phases, preset=args.preset,
-                              seeds=args.seeds, methods=methods, out=folder, data_root=data_root)
-        shown = " ".join(cmd[1:]).replace(str(REPO) + os.sep, "")
-        if not args.no_run:
-            print(f"running: OMP_NUM_THREADS={args.threads} python {shown}", file=sys.stderr,
-                  flush=True)
-            done = subprocess.run(cmd, cwd=REPO, env=env, check=False)
-            if done.returncode not in (0, 1):  # 1: some runs failed or diverged; table written
-                print(f"compare stopped with exit code {done.returncode}", file=sys.stderr)
-                status = 1
-        table = folder / "table.csv"
-        if not table.is_file():
-            sections.append(f"### {benchmark}\n\nno table at {table}")
-            status = 1
+        rows, shown = run(benchmark, methods, folder, phases=args.phases)
+        if rows is None:
+            sections.append(f"### {benchmark}\n\nno table at {folder / 'table.csv'}")
             continue
-        rows = read_table(table)
-        sections.append(markdown(benchmark, rows, methods)
-                        + f"\n\n`OMP_NUM_THREADS={args.threads} python {shown}`")
+        shape = stream_shape(benchmark, phases=args.phases, data_root=data_root)
+        controls = [] if args.no_controls else run_controls(run, benchmark, rows, methods, shape)
+        sections.append(markdown(benchmark, rows, methods, controls, shape[1], shown))
     print(f"## Baselines check: preset {args.preset}, {args.phases} phases, seeds {args.seeds}\n")
     print("\n\n".join(sections))
-    return status
+    return 1 if run.failed else 0
 
+
+__all__ = ["BASELINES", "check", "expectations", "main", "markdown", "read_table"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -138,3 +138,91 @@ def test_baselines_check_marks_the_rows_that_break_the_expected_order(tmp_path):
     text = markdown("d", rows, methods)
     assert "| der | 3 | 30.00 ± 1.00 | 10.00 ± 0.00 | >= replay, <= cumulative | ✗ below replay" in text
     assert "| ewc | 3 | 65.00 ± 1.00 | 47.00 ± 1.00 | >= naive, <= cumulative | ok |" in text
+
+
+def _rows(**means: float):
+    from benchmarks.baselines_check import Row
+
+    return {m: Row(m, 3, v, 1.0, v - 5, 1.0) for m, v in means.items()}
+
+
+def test_baselines_check_reruns_a_broken_row_under_its_authors_task_shape():
+    from benchmarks.baselines_check import control_groups, control_protocol
+
+    rows = _rows(naive=27.0, cumulative=90.0, replay=70.0, lwf=20.0, der=30.0, derpp=75.0,
+                 bic=60.0)
+    methods = list(rows)
+    # one class a phase: der breaks ">= replay" and its authors use tasks of 2 classes; derpp
+    # holds; bic and lwf break but have no authors' shape on record: no control for them
+    assert control_groups(rows, methods, new_classes_per_phase=1) == {2: ["replay", "der"]}
+    # the protocol already has the authors' shape: nothing to re-run
+    assert control_groups(rows, methods, new_classes_per_phase=2) == {}
+    # a failed row is not a protocol finding
+    failed = dict(rows, der=rows["der"].__class__("der", 0, None, None, None, None))
+    assert control_groups(failed, methods, new_classes_per_phase=1) == {}
+    assert control_protocol(10, 2) == (2, 4)
+    assert control_protocol(100, 10) == (10, 9)
+    assert control_protocol(10, 3) is None and control_protocol(2, 2) is None
+
+
+def test_baselines_check_row_says_why_with_the_control_and_the_reference():
+    from benchmarks.baselines_check import Control, markdown
+
+    rows = _rows(cumulative=90.0, replay=70.0, der=30.0, derpp=40.0)
+    methods = ("replay", "der", "derpp")
+    shape_only = Control(2, 2, 4, (), methods, "python cli.py compare ... B2",
+                         _rows(replay=50.0, der=52.0, derpp=45.0))
+    authors = Control(2, 2, 4, ("train.lr=0.03", "train.momentum=0"), methods,
+                      "python cli.py compare ... B2 lr", _rows(replay=80.0, der=78.0, derpp=85.0))
+    text = markdown("d", rows, list(rows), [shape_only, authors], new_classes_per_phase=1,
+                    command="python cli.py compare main")
+    der_row = next(line for line in text.splitlines() if line.startswith("| der |"))
+    assert ("✗ below replay (30.00 vs 70.00): 1 class a phase and the preset's optimizer here; "
+            "its authors: tasks of 2 classes, train.lr=0.03, train.momentum=0, train.weight_decay=0,"
+            " train.batch_size=10 [1]; tasks of 2: 52.00 vs replay 50.00, holds; "
+            "the authors' optimizer too: 78.00 vs replay 80.00, breaks there too") in der_row
+    derpp_row = next(line for line in text.splitlines() if line.startswith("| derpp |"))
+    assert "tasks of 2: 45.00 vs replay 50.00, breaks there too" in derpp_row  # never hidden
+    assert "the authors' optimizer too: 85.00 vs replay 80.00, holds" in derpp_row
+    assert "1. `der`: Mammoth's `models/der.py`" in text and "N_CLASSES_PER_TASK 2" in text
+    assert "2. `derpp`: Mammoth's `models/derpp.py`" in text and "Protocol: as in [1]" in text
+    assert "Control: tasks of 2 classes (B2 + 4), the preset's optimizer" in text
+    assert ("Control: tasks of 2 classes (B2 + 4), the authors' optimizer (train.lr=0.03, "
+            "train.momentum=0)") in text
+    assert "`python cli.py compare ... B2`" in text and "`python cli.py compare ... B2 lr`" in text
+    # the main command sits under the main table, before the controls
+    assert text.index("`python cli.py compare main`") < text.index("Control: tasks")
+    # rows that keep their order say only "ok"
+    assert "| replay | 3 | 70.00 ± 1.00 | 65.00 ± 1.00 | <= cumulative | ok |" in text
+
+
+def test_baselines_check_reads_its_controls_from_the_folders_it_names(tmp_path, capsys):
+    """--no-run on hand-made tables: the main table breaks der's order, so the check looks for
+    the two controls (B2 + 4 with the preset's optimizer, then with the authors') and cites
+    them in der's row, each with the command that makes it."""
+    from benchmarks.baselines_check import main
+
+    header = ("benchmark,phases,method,seeds,preset,reduced,avg_incremental_accuracy_mean,"
+              "avg_incremental_accuracy_std,last_accuracy_mean,last_accuracy_std\n")
+    tables = {"split-digits-p5-cpu": {"naive": 27, "cumulative": 98, "replay": 72, "der": 30},
+              "split-digits-b2p4-cpu": {"replay": 49, "der": 51},
+              "split-digits-b2p4-cpu-authors-optimizer": {"replay": 97, "der": 87}}
+    for folder, means in tables.items():
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "table.csv").write_text(header + "".join(
+            f"d,5,{m},3,cpu,True,{v},1.0,{v - 5},1.0\n" for m, v in means.items()))
+    status = main(["--benchmarks", "split-digits", "--methods", "naive,cumulative,replay,der",
+                   "--no-run", "--out", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert status == 0
+    der_row = next(line for line in text.splitlines() if line.startswith("| der |"))
+    assert "tasks of 2: 51.00 vs replay 49.00, holds" in der_row
+    assert "the authors' optimizer too: 87.00 vs replay 97.00, breaks there too" in der_row
+    assert ("--phases 4 --base-classes 2 --preset cpu --seeds 1993,1994,1995 --methods "
+            "replay,der --device cpu") in text
+    assert ("--methods replay,der --set train.lr=0.03 --set train.momentum=0 --set "
+            "train.weight_decay=0 --set train.batch_size=10 --device cpu") in text
+    # --no-controls: the broken row is marked, nothing more is looked for
+    status = main(["--benchmarks", "split-digits", "--methods", "naive,cumulative,replay,der",
+                   "--no-run", "--no-controls", "--out", str(tmp_path)])
+    assert status == 0 and "| der | 3 | 30.00 ± 1.00 |" in capsys.readouterr().out

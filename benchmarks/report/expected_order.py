@@ -1,0 +1,233 @@
+"""The order a reviewer expects of the baselines, checked on a compare table, and the markdown
+that says where a row breaks it and, with a control run under the authors' protocol, why.
+
+Expected, on the mean average incremental accuracy over the seeds: everything <= ``cumulative``
+(joint training on all data seen so far); ``lwf`` and ``ewc`` >= ``naive`` (plain fine-tuning);
+the replay-based methods >= ``replay`` (the same memory replayed with plain cross-entropy).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..methods.authors_protocols import AUTHORS_PROTOCOLS
+
+REPLAY_BASED = ("avl-icarl", "der", "derpp", "bic")
+METRIC = "avg_incremental_accuracy"
+
+
+def expectations(method: str) -> list[tuple[str, str]]:
+    """(relation, other method) pairs ``method``'s mean must satisfy."""
+    rules: list[tuple[str, str]] = []
+    if method in ("lwf", "ewc"):
+        rules.append((">=", "naive"))
+    if method in REPLAY_BASED:
+        rules.append((">=", "replay"))
+    if method != "cumulative":
+        rules.append(("<=", "cumulative"))
+    return rules
+
+
+def describe(rules: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{op} {other}" for op, other in rules) or "upper bound"
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    seeds: int
+    mean: float | None      # average incremental accuracy, %, mean over seeds
+    std: float | None
+    last_mean: float | None  # last accuracy, %
+    last_std: float | None
+
+
+def _number(text: str | None) -> float | None:
+    if text is None or text.strip() == "":
+        return None
+    value = float(text)
+    return None if math.isnan(value) else value
+
+
+def read_table(path: Path) -> dict[str, Row]:
+    """The rows of a compare ``table.csv`` (one per method), keyed by method."""
+    rows: dict[str, Row] = {}
+    with open(path, newline="") as handle:
+        for record in csv.DictReader(handle):
+            rows[record["method"]] = Row(
+                method=record["method"], seeds=int(float(record.get("seeds") or 0)),
+                mean=_number(record.get(f"{METRIC}_mean")), std=_number(record.get(f"{METRIC}_std")),
+                last_mean=_number(record.get("last_accuracy_mean")),
+                last_std=_number(record.get("last_accuracy_std")))
+    return rows
+
+
+def _holds(mine: float, op: str, ref: float) -> bool:
+    return mine >= ref if op == ">=" else mine <= ref
+
+
+def broken_rules(method: str, rows: Mapping[str, Row]) -> list[tuple[str, str]]:
+    """(other method, finding) for each rule ``method``'s row breaks; other is "" when the row
+    itself is missing. A missing row, or a comparison with a missing row, is reported as such,
+    never silently passed."""
+    row = rows.get(method)
+    if row is None or row.mean is None:
+        return [("", "no result (failed or diverged: see the folder's table.md)")]
+    broken = []
+    for op, other in expectations(method):
+        ref = rows.get(other)
+        if ref is None or ref.mean is None:
+            broken.append(("", f"cannot compare: no {other} result"))
+        elif not _holds(row.mean, op, ref.mean):
+            word = "below" if op == ">=" else "above"
+            broken.append((other, f"{word} {other} ({row.mean:.2f} vs {ref.mean:.2f})"))
+    return broken
+
+
+def check(rows: Mapping[str, Row], methods: Sequence[str]) -> dict[str, list[str]]:
+    """For each method, the expectations its row breaks (empty: it keeps them all)."""
+    return {method: [finding for _other, finding in broken_rules(method, rows)]
+            for method in methods}
+
+
+# --------------------------------------------------------------------------- controls
+
+
+@dataclass(frozen=True)
+class Control:
+    """Methods re-run beside the checked protocol (same data, preset and seeds) in their authors'
+    classes per task, with the preset's optimizer (``sets`` empty) or the authors' (``sets``)."""
+
+    classes_per_task: int
+    base_classes: int
+    phases: int
+    sets: tuple[str, ...]
+    methods: tuple[str, ...]
+    command: str
+    rows: Mapping[str, Row]
+
+    @property
+    def label(self) -> str:
+        what = f"tasks of {self.classes_per_task} classes (B{self.base_classes} + {self.phases})"
+        return what + (", the authors' optimizer (" + ", ".join(self.sets) + ")"
+                       if self.sets else ", the preset's optimizer")
+
+
+def control_groups(rows: Mapping[str, Row], methods: Sequence[str],
+                   new_classes_per_phase: int) -> dict[int, list[str]]:
+    """The methods to re-run under their authors' protocol, by classes per task: each method
+    whose row breaks a rule against another method's row while its authors train another number
+    of classes a task, with those other methods (listed first, as the table lists them)."""
+    groups: dict[int, list[str]] = {}
+    for method in methods:
+        protocol = AUTHORS_PROTOCOLS.get(method)
+        if protocol is None or protocol.classes_per_task == new_classes_per_phase:
+            continue
+        others = [other for other, _finding in broken_rules(method, rows) if other]
+        if not others:
+            continue
+        group = groups.setdefault(protocol.classes_per_task, [])
+        for name in (*others, method):
+            if name not in group:
+                group.append(name)
+    return groups
+
+
+def control_protocol(num_classes: int, classes_per_task: int) -> tuple[int, int] | None:
+    """(base classes, incremental phases) that split ``num_classes`` into equal tasks of
+    ``classes_per_task`` (the base phase one of them); None when they do not divide."""
+    if classes_per_task < 1 or num_classes % classes_per_task or num_classes <= classes_per_task:
+        return None
+    return classes_per_task, num_classes // classes_per_task - 1
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _cell(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _control_verdict(method: str, control: Control) -> str:
+    """What a control shows for ``method``: its rules against the control's other rows."""
+    verdicts = []
+    mine = control.rows.get(method)
+    for op, other in expectations(method):
+        if other not in control.methods:
+            continue
+        ref = control.rows.get(other)
+        if mine is None or mine.mean is None or ref is None or ref.mean is None:
+            verdicts.append(f"no {method if mine is None or mine.mean is None else other} result")
+            continue
+        verdicts.append(f"{mine.mean:.2f} vs {other} {ref.mean:.2f}, "
+                        + ("holds" if _holds(mine.mean, op, ref.mean) else "breaks there too"))
+    return "; ".join(verdicts)
+
+
+def _why(method: str, controls: Sequence[Control], new_classes_per_phase: int | None,
+         note: int) -> str:
+    protocol = AUTHORS_PROTOCOLS[method]
+    here = (f"{new_classes_per_phase} class{'es' if new_classes_per_phase != 1 else ''} a phase "
+            "and the preset's optimizer here" if new_classes_per_phase else "another protocol here")
+    parts = [f"{here}; its authors: tasks of {protocol.classes_per_task} classes, "
+             f"{', '.join(protocol.optimizer)} [{note}]"]
+    for control in controls:
+        shown = ("the authors' optimizer too" if control.sets
+                 else f"tasks of {control.classes_per_task}")
+        parts.append(f"{shown}: {_control_verdict(method, control)}")
+    return "; ".join(parts)
+
+
+def markdown(benchmark: str, rows: Mapping[str, Row], methods: Sequence[str],
+             controls: Sequence[Control] = (), new_classes_per_phase: int | None = None,
+             command: str = "") -> str:
+    """One benchmark's table: numbers, the expected order, a mark where a row breaks it and, for
+    a row the controls re-ran, why: the controls' numbers in the row, the reference's facts in a
+    numbered note under the table."""
+    findings = check(rows, methods)
+    lines = [f"### {benchmark}", "",
+             "| method | seeds | avg inc. acc (%) | last acc (%) | expected | check |",
+             "|:--|--:|--:|--:|:--|:--|"]
+    notes: list[str] = []
+    sources: list[str] = []
+    for method in methods:
+        row = rows.get(method)
+        broken = findings[method]
+        mark = "ok" if not broken else "✗ " + "; ".join(broken)
+        mine = [c for c in controls if method in c.methods] if method in AUTHORS_PROTOCOLS else []
+        if broken and mine:
+            protocol = AUTHORS_PROTOCOLS[method]
+            source = (f"Protocol: as in [{sources.index(protocol.source) + 1}]"
+                      if protocol.source in sources else protocol.source)
+            sources.append(protocol.source)
+            notes.append(f"{len(notes) + 1}. `{method}`: {protocol.mechanism}. {source}.")
+            mark += ": " + _why(method, mine, new_classes_per_phase, len(notes))
+        lines.append(f"| {method} | {row.seeds if row else 0} | "
+                     f"{_cell(row.mean, row.std) if row else '–'} | "
+                     f"{_cell(row.last_mean, row.last_std) if row else '–'} | "
+                     f"{describe(expectations(method))} | {mark} |")
+    if command:
+        lines += ["", f"`{command}`"]
+    for control in controls:
+        lines += ["", f"Control: {control.label}; same data, preset otherwise, seeds:", "",
+                  "| method | seeds | avg inc. acc (%) | last acc (%) |", "|:--|--:|--:|--:|"]
+        for method in control.methods:
+            row = control.rows.get(method)
+            lines.append(f"| {method} | {row.seeds if row else 0} | "
+                         f"{_cell(row.mean, row.std) if row else '–'} | "
+                         f"{_cell(row.last_mean, row.last_std) if row else '–'} |")
+        lines += ["", f"`{control.command}`"]
+    if notes:
+        lines += ["", "Why (from the reference implementation; the controls measure it):", "",
+                  *notes]
+    return "\n".join(lines)
+
+
+__all__ = ["Control", "METRIC", "REPLAY_BASED", "Row", "broken_rules", "check", "control_groups",
+           "control_protocol", "describe", "expectations", "markdown", "read_table"]
