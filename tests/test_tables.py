@@ -99,6 +99,9 @@ def test_number_columns_are_right_aligned_and_settings_complete():
 def test_produced_on_says_what_a_record_does_not_hold():
     assert tables.produced_on([make_record()]) == (
         "Ran on cpu (CPU threads not recorded, fp32), commit not recorded.")
+    # a table of old and new records does not pass the new ones' thread count off as all of it
+    assert tables.produced_on([make_record(), make_record(cpu_threads=1)]) == (
+        "Ran on cpu (1 CPU thread; not recorded for 1 of 2 runs, fp32), commit not recorded.")
 
 
 def test_plot_styles_are_distinct_aanets_bold_and_legend_outside(recs):

@@ -212,6 +212,9 @@ def produced_on(records: Sequence[dict[str, Any]]) -> str:
     threads = _distinct(r.get("cpu_threads") for r in records)
     thread_text = (f"{'/'.join(threads)} CPU thread{'' if threads == ['1'] else 's'}" if threads
                    else "CPU threads not recorded")
+    unrecorded = sum(1 for r in records if r.get("cpu_threads") in (None, "", "unknown"))
+    if threads and unrecorded:  # older records beside newer ones: say the count is partial
+        thread_text += f"; not recorded for {unrecorded} of {len(records)} runs"
     torch_v = _distinct((r.get("versions") or {}).get("torch") for r in records)
     avalanche_v = _distinct((r.get("versions") or {}).get("avalanche") for r in records)
     commits = [c[:7] for c in _distinct(r.get("git_commit") for r in records)]
