@@ -14,11 +14,12 @@ Expected order, on the mean average incremental accuracy over the seeds:
 
 A mark is a finding to explain, not necessarily a bug. Where the method's authors train it under
 another protocol (``benchmarks/methods/authors_protocols.py``: DER and DER++ on tasks of 2
-classes with plain SGD at lr 0.03; the harness's B5 + 5 gives one class a phase), the check runs
-two controls for the broken row's method and the method it is compared with: the same data,
-preset and seeds in the authors' classes per task, then also with the authors' optimizer. The
-row says why, with the controls' numbers, and a note under the table gives the reference's facts
-(docs/baselines.md: "Protocols that make a method degenerate"). ``--no-controls`` skips them.
+classes with plain SGD at lr 0.03, batch 10, one epoch over many images; the harness's B5 + 5
+gives one class a phase), the check runs controls for the broken row's method and the method it
+is compared with: the same data, preset and seeds in the authors' classes per task, then with
+each further step of their protocol (the settings adding up). The row says why, with every
+control's numbers, and a note under the table gives the reference's facts (docs/baselines.md:
+"Protocols that make a method degenerate"). ``--no-controls`` skips them.
 
 It drives the harness the way a user does: one ``cli.py compare ... --out DIR --quiet`` per
 benchmark and per control in a subprocess (one CPU thread unless ``--threads`` says otherwise),
@@ -35,7 +36,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from benchmarks.methods.authors_protocols import AUTHORS_PROTOCOLS
+from benchmarks.methods.authors_protocols import ControlStep
 from benchmarks.report.expected_order import (Control, Row, check, control_groups,
                                               control_protocol, expectations, markdown,
                                               read_table)
@@ -136,27 +137,30 @@ class _Compare:
 def run_controls(run: _Compare, benchmark: str, rows: Mapping[str, Row],
                  methods: Sequence[str], shape: tuple[int, int]) -> list[Control]:
     """The controls of each broken row that has an authors' protocol: its classes per task with
-    the preset's optimizer, then with the authors' optimizer."""
+    the preset's settings, then each step toward the authors' protocol in turn, the settings
+    adding up (methods with the same protocol, as DER and DER++, share the controls)."""
     num_classes, per_phase = shape
     controls = []
-    for classes_per_task, names in control_groups(rows, methods, per_phase).items():
+    for (classes_per_task, steps), names in control_groups(rows, methods, per_phase).items():
         protocol = control_protocol(num_classes, classes_per_task)
         if protocol is None:
             print(f"{benchmark}: {num_classes} classes do not split into tasks of "
                   f"{classes_per_task}; no control for {', '.join(names)}", file=sys.stderr)
             continue
         base, phases = protocol
-        optimizers = {AUTHORS_PROTOCOLS[n].optimizer for n in names if n in AUTHORS_PROTOCOLS}
-        for sets in ((), *sorted(optimizers)):
-            suffix = "-authors-optimizer" if sets else ""
-            if len(optimizers) > 1 and sets:
-                suffix += "-" + str(sorted(optimizers).index(sets) + 1)
+        taken: list[ControlStep] = []
+        for step in (None, *steps):
+            if step is not None:
+                taken.append(step)
+            sets = tuple(item for s in taken for item in s.sets)
+            suffix = "-" + taken[-1].slug if taken else ""
             folder = Path(run.args.out) / f"{benchmark}-b{base}p{phases}-{run.args.preset}{suffix}"
             control_rows, shown = run(benchmark, names, folder, phases=phases, base_classes=base,
                                       sets=sets)
             if control_rows is not None:
-                controls.append(Control(classes_per_task, base, phases, tuple(sets), tuple(names),
-                                        shown, control_rows))
+                controls.append(Control(classes_per_task, base, phases,
+                                        tuple(s.label for s in taken), sets, tuple(names), shown,
+                                        control_rows))
     return controls
 
 

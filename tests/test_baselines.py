@@ -148,13 +148,20 @@ def _rows(**means: float):
 
 def test_baselines_check_reruns_a_broken_row_under_its_authors_task_shape():
     from benchmarks.baselines_check import control_groups, control_protocol
+    from benchmarks.methods.authors_protocols import AUTHORS_PROTOCOLS
 
     rows = _rows(naive=27.0, cumulative=90.0, replay=70.0, lwf=20.0, der=30.0, derpp=75.0,
                  bic=60.0)
     methods = list(rows)
     # one class a phase: der breaks ">= replay" and its authors use tasks of 2 classes; derpp
     # holds; bic and lwf break but have no authors' shape on record: no control for them
-    assert control_groups(rows, methods, new_classes_per_phase=1) == {2: ["replay", "der"]}
+    der = AUTHORS_PROTOCOLS["der"]
+    assert control_groups(rows, methods, new_classes_per_phase=1) == {
+        (2, der.steps): ["replay", "der"]}
+    # DER and DER++ share Mammoth's protocol: one set of controls for both
+    both = dict(rows, derpp=rows["derpp"].__class__("derpp", 3, 40.0, 1.0, 35.0, 1.0))
+    assert control_groups(both, methods, new_classes_per_phase=1) == {
+        (2, der.steps): ["replay", "der", "derpp"]}
     # the protocol already has the authors' shape: nothing to re-run
     assert control_groups(rows, methods, new_classes_per_phase=2) == {}
     # a failed row is not a protocol finding
@@ -170,20 +177,22 @@ def test_baselines_check_row_says_why_with_the_control_and_the_reference():
 
     rows = _rows(cumulative=90.0, replay=70.0, der=30.0, derpp=40.0)
     methods = ("replay", "der", "derpp")
-    shape_only = Control(2, 2, 4, (), methods, "python cli.py compare ... B2",
+    shape_only = Control(2, 2, 4, (), (), methods, "python cli.py compare ... B2",
                          _rows(replay=50.0, der=52.0, derpp=45.0))
-    authors = Control(2, 2, 4, ("train.lr=0.03", "train.momentum=0"), methods,
-                      "python cli.py compare ... B2 lr", _rows(replay=80.0, der=78.0, derpp=85.0))
+    authors = Control(2, 2, 4, ("the authors' optimizer",), ("train.lr=0.03", "train.momentum=0"),
+                      methods, "python cli.py compare ... B2 lr",
+                      _rows(replay=80.0, der=78.0, derpp=85.0))
     text = markdown("d", rows, list(rows), [shape_only, authors], new_classes_per_phase=1,
                     command="python cli.py compare main")
     der_row = next(line for line in text.splitlines() if line.startswith("| der |"))
     assert ("✗ below replay (30.00 vs 70.00): 1 class a phase and the preset's optimizer here; "
             "its authors: tasks of 2 classes, train.lr=0.03, train.momentum=0, train.weight_decay=0,"
-            " train.batch_size=10 [1]; tasks of 2: 52.00 vs replay 50.00, holds; "
-            "the authors' optimizer too: 78.00 vs replay 80.00, breaks there too") in der_row
+            " train.batch_size=10, train.epochs=1, train.lr_milestones=[], "
+            "data.train_per_class=1000 [1]; tasks of 2: 52.00 vs replay 50.00, holds; "
+            "+ the authors' optimizer: 78.00 vs replay 80.00, breaks there too") in der_row
     derpp_row = next(line for line in text.splitlines() if line.startswith("| derpp |"))
     assert "tasks of 2: 45.00 vs replay 50.00, breaks there too" in derpp_row  # never hidden
-    assert "the authors' optimizer too: 85.00 vs replay 80.00, holds" in derpp_row
+    assert "+ the authors' optimizer: 85.00 vs replay 80.00, holds" in derpp_row
     assert "1. `der`: Mammoth's `models/der.py`" in text and "N_CLASSES_PER_TASK 2" in text
     assert "2. `derpp`: Mammoth's `models/derpp.py`" in text and "Protocol: as in [1]" in text
     assert "Control: tasks of 2 classes (B2 + 4), the preset's optimizer" in text
@@ -206,7 +215,8 @@ def test_baselines_check_reads_its_controls_from_the_folders_it_names(tmp_path, 
               "avg_incremental_accuracy_std,last_accuracy_mean,last_accuracy_std\n")
     tables = {"split-digits-p5-cpu": {"naive": 27, "cumulative": 98, "replay": 72, "der": 30},
               "split-digits-b2p4-cpu": {"replay": 49, "der": 51},
-              "split-digits-b2p4-cpu-authors-optimizer": {"replay": 97, "der": 87}}
+              "split-digits-b2p4-cpu-authors-optimizer": {"replay": 97, "der": 87},
+              "split-digits-b2p4-cpu-authors-scale": {"replay": 90, "der": 91}}
     for folder, means in tables.items():
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "table.csv").write_text(header + "".join(
@@ -217,11 +227,16 @@ def test_baselines_check_reads_its_controls_from_the_folders_it_names(tmp_path, 
     assert status == 0
     der_row = next(line for line in text.splitlines() if line.startswith("| der |"))
     assert "tasks of 2: 51.00 vs replay 49.00, holds" in der_row
-    assert "the authors' optimizer too: 87.00 vs replay 97.00, breaks there too" in der_row
+    assert "+ the authors' optimizer: 87.00 vs replay 97.00, breaks there too" in der_row
+    assert "+ one epoch over up to 1,000 images a class: 91.00 vs replay 90.00, holds" in der_row
     assert ("--phases 4 --base-classes 2 --preset cpu --seeds 1993,1994,1995 --methods "
             "replay,der --device cpu") in text
     assert ("--methods replay,der --set train.lr=0.03 --set train.momentum=0 --set "
             "train.weight_decay=0 --set train.batch_size=10 --device cpu") in text
+    # the steps add up: the last control has the optimizer's settings and its own
+    assert ("--set train.batch_size=10 --set train.epochs=1 --set train.lr_milestones=[] --set "
+            "data.train_per_class=1000 --device cpu --out "
+            f"{tmp_path}/split-digits-b2p4-cpu-authors-scale") in text
     # --no-controls: the broken row is marked, nothing more is looked for
     status = main(["--benchmarks", "split-digits", "--methods", "naive,cumulative,replay,der",
                    "--no-run", "--no-controls", "--out", str(tmp_path)])

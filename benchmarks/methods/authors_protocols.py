@@ -14,14 +14,30 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class ControlStep:
+    """One step from the harness's protocol toward the authors': the ``--set`` items it adds
+    to the step before it, how a table names it, and the suffix of its folder."""
+
+    label: str
+    sets: tuple[str, ...]
+    slug: str
+
+
+@dataclass(frozen=True)
 class AuthorsProtocol:
-    """A method's reference protocol: classes per task, the optimizer settings (as ``--set``
-    items) its authors use, where their code sets both, and why the shared protocol hurts it."""
+    """A method's reference protocol: classes per task, the steps toward the rest of it (each
+    a control of ``benchmarks.baselines_check``, the settings adding up), where the authors'
+    code sets it, and why the shared protocol hurts the method."""
 
     classes_per_task: int
-    optimizer: tuple[str, ...]  # --set KEY=VALUE items, applied on top of the preset
-    source: str                 # where the reference sets the protocol
-    mechanism: str              # what in the reference's loss makes the protocol matter
+    steps: tuple[ControlStep, ...]  # applied in turn on top of the authors' classes per task
+    source: str                     # where the reference sets the protocol
+    mechanism: str                  # what in the reference's loss makes the protocol matter
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """Every step's --set items: the whole reference protocol the harness can express."""
+        return tuple(item for step in self.steps for item in step.sets)
 
 
 _MAMMOTH = (
@@ -29,25 +45,32 @@ _MAMMOTH = (
     "(`datasets/configs/seq-cifar10/default.yaml`: N_TASKS 5, N_CLASSES_PER_TASK 2; seq-mnist "
     "likewise) with plain SGD (`utils/args.py`: momentum 0, weight decay 0 by default); its best "
     "arguments for a 200-sample buffer (`utils/best_args.py`) are lr 0.03 with batch 10 for "
-    "seq-mnist (1 epoch, about 1,200 steps a task) and lr 0.03 with batch 32 for seq-cifar10 (50 "
-    "epochs)")
-_MAMMOTH_OPTIMIZER = ("train.lr=0.03", "train.momentum=0", "train.weight_decay=0",
-                      "train.batch_size=10")
+    "seq-mnist (one epoch over 6,000 images a class: about 1,200 steps a task) and lr 0.03 with "
+    "batch 32 for seq-cifar10 (50 epochs)")
+_MAMMOTH_STEPS = (
+    ControlStep("the authors' optimizer",
+                ("train.lr=0.03", "train.momentum=0", "train.weight_decay=0",
+                 "train.batch_size=10"), "authors-optimizer"),
+    # seq-mnist trains one epoch over 6,000 images a class; 1,000 keep a CPU run near 5 minutes
+    ControlStep("one epoch over up to 1,000 images a class",
+                ("train.epochs=1", "train.lr_milestones=[]", "data.train_per_class=1000"),
+                "authors-scale"),
+)
 
 AUTHORS_PROTOCOLS: dict[str, AuthorsProtocol] = {
     "der": AuthorsProtocol(
-        2, _MAMMOTH_OPTIMIZER, _MAMMOTH,
+        2, _MAMMOTH_STEPS, _MAMMOTH,
         "Mammoth's `models/der.py` trains on the current batch's cross-entropy over all outputs "
         "plus alpha * MSE between the network's logits on one replayed batch and the logits "
         "stored with it; no label of an old class enters the loss. With one class a phase every "
         "current batch is that class, and its cross-entropy falls by raising that one logit for "
         "every input; only the logit regression (alpha 0.3, averaged over all outputs) speaks "
-        "for the old classes, and at lr 0.1 with momentum 0.9 a few steps undo what it holds"),
+        "for the old classes"),
     "derpp": AuthorsProtocol(
-        2, _MAMMOTH_OPTIMIZER, _MAMMOTH,
+        2, _MAMMOTH_STEPS, _MAMMOTH,
         "Mammoth's `models/derpp.py` is DER's loss plus beta * cross-entropy on a second "
         "replayed batch's stored labels: the old classes' labels enter through one replayed "
         "batch a step, against a whole current batch of the one new class"),
 }
 
-__all__ = ["AUTHORS_PROTOCOLS", "AuthorsProtocol"]
+__all__ = ["AUTHORS_PROTOCOLS", "AuthorsProtocol", "ControlStep"]

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..methods.authors_protocols import AUTHORS_PROTOCOLS
+from ..methods.authors_protocols import AUTHORS_PROTOCOLS, ControlStep
 
 REPLAY_BASED = ("avl-icarl", "der", "derpp", "bic")
+ControlPlan = tuple[int, tuple[ControlStep, ...]]  # classes per task, steps toward the authors'
 METRIC = "avg_incremental_accuracy"
 
 
@@ -100,11 +101,13 @@ def check(rows: Mapping[str, Row], methods: Sequence[str]) -> dict[str, list[str
 @dataclass(frozen=True)
 class Control:
     """Methods re-run beside the checked protocol (same data, preset and seeds) in their authors'
-    classes per task, with the preset's optimizer (``sets`` empty) or the authors' (``sets``)."""
+    classes per task, then with each further step toward the authors' protocol (``steps``: the
+    labels of the steps taken, ``sets``: their --set items, adding up)."""
 
     classes_per_task: int
     base_classes: int
     phases: int
+    steps: tuple[str, ...]
     sets: tuple[str, ...]
     methods: tuple[str, ...]
     command: str
@@ -113,16 +116,23 @@ class Control:
     @property
     def label(self) -> str:
         what = f"tasks of {self.classes_per_task} classes (B{self.base_classes} + {self.phases})"
-        return what + (", the authors' optimizer (" + ", ".join(self.sets) + ")"
-                       if self.sets else ", the preset's optimizer")
+        if not self.steps:
+            return what + ", the preset's optimizer"
+        return what + ", " + ", ".join(self.steps) + " (" + ", ".join(self.sets) + ")"
+
+    @property
+    def short(self) -> str:
+        """How a row names it: the step it adds to the control before it."""
+        return f"+ {self.steps[-1]}" if self.steps else f"tasks of {self.classes_per_task}"
 
 
 def control_groups(rows: Mapping[str, Row], methods: Sequence[str],
-                   new_classes_per_phase: int) -> dict[int, list[str]]:
-    """The methods to re-run under their authors' protocol, by classes per task: each method
-    whose row breaks a rule against another method's row while its authors train another number
-    of classes a task, with those other methods (listed first, as the table lists them)."""
-    groups: dict[int, list[str]] = {}
+                   new_classes_per_phase: int) -> dict[ControlPlan, list[str]]:
+    """The methods to re-run under their authors' protocol, by (classes per task, steps): each
+    method whose row breaks a rule against another method's row while its authors train another
+    number of classes a task, with those other methods (listed first, as the table lists them).
+    Methods whose authors share a protocol (DER, DER++) share the controls."""
+    groups: dict[ControlPlan, list[str]] = {}
     for method in methods:
         protocol = AUTHORS_PROTOCOLS.get(method)
         if protocol is None or protocol.classes_per_task == new_classes_per_phase:
@@ -130,7 +140,7 @@ def control_groups(rows: Mapping[str, Row], methods: Sequence[str],
         others = [other for other, _finding in broken_rules(method, rows) if other]
         if not others:
             continue
-        group = groups.setdefault(protocol.classes_per_task, [])
+        group = groups.setdefault((protocol.classes_per_task, protocol.steps), [])
         for name in (*others, method):
             if name not in group:
                 group.append(name)
@@ -176,11 +186,8 @@ def _why(method: str, controls: Sequence[Control], new_classes_per_phase: int | 
     here = (f"{new_classes_per_phase} class{'es' if new_classes_per_phase != 1 else ''} a phase "
             "and the preset's optimizer here" if new_classes_per_phase else "another protocol here")
     parts = [f"{here}; its authors: tasks of {protocol.classes_per_task} classes, "
-             f"{', '.join(protocol.optimizer)} [{note}]"]
-    for control in controls:
-        shown = ("the authors' optimizer too" if control.sets
-                 else f"tasks of {control.classes_per_task}")
-        parts.append(f"{shown}: {_control_verdict(method, control)}")
+             f"{', '.join(protocol.settings)} [{note}]"]
+    parts += [f"{control.short}: {_control_verdict(method, control)}" for control in controls]
     return "; ".join(parts)
 
 
@@ -229,5 +236,5 @@ def markdown(benchmark: str, rows: Mapping[str, Row], methods: Sequence[str],
     return "\n".join(lines)
 
 
-__all__ = ["Control", "METRIC", "REPLAY_BASED", "Row", "broken_rules", "check", "control_groups",
+__all__ = ["Control", "ControlPlan", "METRIC", "REPLAY_BASED", "Row", "broken_rules", "check", "control_groups",
            "control_protocol", "describe", "expectations", "markdown", "read_table"]
