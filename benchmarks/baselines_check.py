@@ -23,7 +23,8 @@ control's numbers, and a note under the table gives the reference's facts (docs/
 
 It drives the harness the way a user does: one ``cli.py compare ... --out DIR --quiet`` per
 benchmark and per control in a subprocess (one CPU thread unless ``--threads`` says otherwise),
-then reads the ``table.csv`` that compare writes; finished runs are reused, so it can be stopped and re-run.
+then reads the ``table.csv`` that compare writes; finished runs are reused, so it can be
+stopped and re-run.
 ``--no-run`` only reads the tables already there.
 """
 
@@ -36,10 +37,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from benchmarks.methods.authors_protocols import ControlStep
 from benchmarks.report.expected_order import (Control, Row, check, control_groups,
-                                              control_protocol, expectations, markdown,
-                                              read_table)
+                                              control_phases, expectations, markdown, read_table)
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = ("naive", "cumulative", "replay", "lwf", "ewc", "avl-icarl", "der", "derpp", "bic")
@@ -142,25 +141,22 @@ def run_controls(run: _Compare, benchmark: str, rows: Mapping[str, Row],
     num_classes, per_phase = shape
     controls = []
     for (classes_per_task, steps), names in control_groups(rows, methods, per_phase).items():
-        protocol = control_protocol(num_classes, classes_per_task)
-        if protocol is None:
+        phases = control_phases(num_classes, classes_per_task)
+        if phases is None:
             print(f"{benchmark}: {num_classes} classes do not split into tasks of "
                   f"{classes_per_task}; no control for {', '.join(names)}", file=sys.stderr)
             continue
-        base, phases = protocol
-        taken: list[ControlStep] = []
-        for step in (None, *steps):
-            if step is not None:
-                taken.append(step)
-            sets = tuple(item for s in taken for item in s.sets)
+        for taken in (steps[:k] for k in range(len(steps) + 1)):  # the steps add up
+            sets = tuple(item for step in taken for item in step.sets)
             suffix = "-" + taken[-1].slug if taken else ""
-            folder = Path(run.args.out) / f"{benchmark}-b{base}p{phases}-{run.args.preset}{suffix}"
-            control_rows, shown = run(benchmark, names, folder, phases=phases, base_classes=base,
-                                      sets=sets)
+            folder = (Path(run.args.out)
+                      / f"{benchmark}-b{classes_per_task}p{phases}-{run.args.preset}{suffix}")
+            control_rows, shown = run(benchmark, names, folder, phases=phases,
+                                      base_classes=classes_per_task, sets=sets)
             if control_rows is not None:
-                controls.append(Control(classes_per_task, base, phases,
-                                        tuple(s.label for s in taken), sets, tuple(names), shown,
-                                        control_rows))
+                controls.append(Control(classes_per_task, phases,
+                                        tuple(step.label for step in taken), sets, tuple(names),
+                                        shown, control_rows))
     return controls
 
 

@@ -147,7 +147,7 @@ def _rows(**means: float):
 
 
 def test_baselines_check_reruns_a_broken_row_under_its_authors_task_shape():
-    from benchmarks.baselines_check import control_groups, control_protocol
+    from benchmarks.baselines_check import control_groups, control_phases
     from benchmarks.methods.authors_protocols import AUTHORS_PROTOCOLS
 
     rows = _rows(naive=27.0, cumulative=90.0, replay=70.0, lwf=20.0, der=30.0, derpp=75.0,
@@ -167,9 +167,9 @@ def test_baselines_check_reruns_a_broken_row_under_its_authors_task_shape():
     # a failed row is not a protocol finding
     failed = dict(rows, der=rows["der"].__class__("der", 0, None, None, None, None))
     assert control_groups(failed, methods, new_classes_per_phase=1) == {}
-    assert control_protocol(10, 2) == (2, 4)
-    assert control_protocol(100, 10) == (10, 9)
-    assert control_protocol(10, 3) is None and control_protocol(2, 2) is None
+    assert control_phases(10, 2) == 4
+    assert control_phases(100, 10) == 9
+    assert control_phases(10, 3) is None and control_phases(2, 2) is None
 
 
 def test_baselines_check_row_says_why_with_the_control_and_the_reference():
@@ -177,9 +177,9 @@ def test_baselines_check_row_says_why_with_the_control_and_the_reference():
 
     rows = _rows(cumulative=90.0, replay=70.0, der=30.0, derpp=40.0)
     methods = ("replay", "der", "derpp")
-    shape_only = Control(2, 2, 4, (), (), methods, "python cli.py compare ... B2",
+    shape_only = Control(2, 4, (), (), methods, "python cli.py compare ... B2",
                          _rows(replay=50.0, der=52.0, derpp=45.0))
-    authors = Control(2, 2, 4, ("the authors' optimizer",), ("train.lr=0.03", "train.momentum=0"),
+    authors = Control(2, 4, ("the authors' optimizer",), ("train.lr=0.03", "train.momentum=0"),
                       methods, "python cli.py compare ... B2 lr",
                       _rows(replay=80.0, der=78.0, derpp=85.0))
     text = markdown("d", rows, list(rows), [shape_only, authors], new_classes_per_phase=1,
@@ -201,6 +201,12 @@ def test_baselines_check_row_says_why_with_the_control_and_the_reference():
     assert "`python cli.py compare ... B2`" in text and "`python cli.py compare ... B2 lr`" in text
     # the main command sits under the main table, before the controls
     assert text.index("`python cli.py compare main`") < text.index("Control: tasks")
+    # a control that lost a row says so instead of passing or failing the rule
+    lost = Control(2, 4, (), (), methods, "c", _rows(replay=50.0, der=52.0))
+    text_lost = markdown("d", rows, list(rows), [lost], new_classes_per_phase=1)
+    assert "tasks of 2: no derpp result" in text_lost
+    lost_ref = Control(2, 4, (), (), methods, "c", _rows(der=52.0, derpp=45.0))
+    assert "tasks of 2: no replay result" in markdown("d", rows, list(rows), [lost_ref], 1)
     # rows that keep their order say only "ok"
     assert "| replay | 3 | 70.00 ± 1.00 | 65.00 ± 1.00 | <= cumulative | ok |" in text
 

@@ -71,6 +71,21 @@ def _holds(mine: float, op: str, ref: float) -> bool:
     return mine >= ref if op == ">=" else mine <= ref
 
 
+def rule_results(method: str, rows: Mapping[str, Row],
+                 others: Sequence[str] | None = None) -> list[tuple[str, str, bool | None]]:
+    """(relation, other method, holds) for each rule of ``method`` (only those against
+    ``others`` when given); holds is None when either row has no result."""
+    mine = rows.get(method)
+    results = []
+    for op, other in expectations(method):
+        if others is not None and other not in others:
+            continue
+        ref = rows.get(other)
+        known = mine is not None and mine.mean is not None and ref is not None and ref.mean is not None
+        results.append((op, other, _holds(mine.mean, op, ref.mean) if known else None))
+    return results
+
+
 def broken_rules(method: str, rows: Mapping[str, Row]) -> list[tuple[str, str]]:
     """(other method, finding) for each rule ``method``'s row breaks; other is "" when the row
     itself is missing. A missing row, or a comparison with a missing row, is reported as such,
@@ -79,13 +94,12 @@ def broken_rules(method: str, rows: Mapping[str, Row]) -> list[tuple[str, str]]:
     if row is None or row.mean is None:
         return [("", "no result (failed or diverged: see the folder's table.md)")]
     broken = []
-    for op, other in expectations(method):
-        ref = rows.get(other)
-        if ref is None or ref.mean is None:
+    for op, other, holds in rule_results(method, rows):
+        if holds is None:
             broken.append(("", f"cannot compare: no {other} result"))
-        elif not _holds(row.mean, op, ref.mean):
+        elif not holds:
             word = "below" if op == ">=" else "above"
-            broken.append((other, f"{word} {other} ({row.mean:.2f} vs {ref.mean:.2f})"))
+            broken.append((other, f"{word} {other} ({row.mean:.2f} vs {rows[other].mean:.2f})"))
     return broken
 
 
@@ -104,8 +118,7 @@ class Control:
     classes per task, then with each further step toward the authors' protocol (``steps``: the
     labels of the steps taken, ``sets``: their --set items, adding up)."""
 
-    classes_per_task: int
-    base_classes: int
+    classes_per_task: int  # also the base phase's classes: the base phase is one of the tasks
     phases: int
     steps: tuple[str, ...]
     sets: tuple[str, ...]
@@ -115,7 +128,7 @@ class Control:
 
     @property
     def label(self) -> str:
-        what = f"tasks of {self.classes_per_task} classes (B{self.base_classes} + {self.phases})"
+        what = f"tasks of {self.classes_per_task} classes (B{self.classes_per_task} + {self.phases})"
         if not self.steps:
             return what + ", the preset's optimizer"
         return what + ", " + ", ".join(self.steps) + " (" + ", ".join(self.sets) + ")"
@@ -147,12 +160,12 @@ def control_groups(rows: Mapping[str, Row], methods: Sequence[str],
     return groups
 
 
-def control_protocol(num_classes: int, classes_per_task: int) -> tuple[int, int] | None:
-    """(base classes, incremental phases) that split ``num_classes`` into equal tasks of
-    ``classes_per_task`` (the base phase one of them); None when they do not divide."""
+def control_phases(num_classes: int, classes_per_task: int) -> int | None:
+    """Incremental phases after a base phase of ``classes_per_task`` that split ``num_classes``
+    into equal tasks of ``classes_per_task``; None when they do not divide."""
     if classes_per_task < 1 or num_classes % classes_per_task or num_classes <= classes_per_task:
         return None
-    return classes_per_task, num_classes // classes_per_task - 1
+    return num_classes // classes_per_task - 1
 
 
 # --------------------------------------------------------------------------- markdown
@@ -164,19 +177,26 @@ def _cell(mean: float | None, std: float | None) -> str:
     return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
+def _numbers(method: str, row: Row | None) -> str:
+    """A table row's first cells: method, seeds, avg inc. acc, last acc."""
+    if row is None:
+        return f"| {method} | 0 | – | – |"
+    return (f"| {method} | {row.seeds} | {_cell(row.mean, row.std)} | "
+            f"{_cell(row.last_mean, row.last_std)} |")
+
+
 def _control_verdict(method: str, control: Control) -> str:
     """What a control shows for ``method``: its rules against the control's other rows."""
     verdicts = []
-    mine = control.rows.get(method)
-    for op, other in expectations(method):
-        if other not in control.methods:
-            continue
-        ref = control.rows.get(other)
-        if mine is None or mine.mean is None or ref is None or ref.mean is None:
-            verdicts.append(f"no {method if mine is None or mine.mean is None else other} result")
-            continue
-        verdicts.append(f"{mine.mean:.2f} vs {other} {ref.mean:.2f}, "
-                        + ("holds" if _holds(mine.mean, op, ref.mean) else "breaks there too"))
+    for _op, other, holds in rule_results(method, control.rows, control.methods):
+        if holds is None:
+            missing = other if method in control.rows and control.rows[method].mean is not None \
+                else method
+            verdicts.append(f"no {missing} result")
+        else:
+            verdicts.append(f"{control.rows[method].mean:.2f} vs {other} "
+                            f"{control.rows[other].mean:.2f}, "
+                            + ("holds" if holds else "breaks there too"))
     return "; ".join(verdicts)
 
 
@@ -204,7 +224,6 @@ def markdown(benchmark: str, rows: Mapping[str, Row], methods: Sequence[str],
     notes: list[str] = []
     sources: list[str] = []
     for method in methods:
-        row = rows.get(method)
         broken = findings[method]
         mark = "ok" if not broken else "✗ " + "; ".join(broken)
         mine = [c for c in controls if method in c.methods] if method in AUTHORS_PROTOCOLS else []
@@ -215,20 +234,14 @@ def markdown(benchmark: str, rows: Mapping[str, Row], methods: Sequence[str],
             sources.append(protocol.source)
             notes.append(f"{len(notes) + 1}. `{method}`: {protocol.mechanism}. {source}.")
             mark += ": " + _why(method, mine, new_classes_per_phase, len(notes))
-        lines.append(f"| {method} | {row.seeds if row else 0} | "
-                     f"{_cell(row.mean, row.std) if row else '–'} | "
-                     f"{_cell(row.last_mean, row.last_std) if row else '–'} | "
-                     f"{describe(expectations(method))} | {mark} |")
+        lines.append(f"{_numbers(method, rows.get(method))} {describe(expectations(method))} | "
+                     f"{mark} |")
     if command:
         lines += ["", f"`{command}`"]
     for control in controls:
         lines += ["", f"Control: {control.label}; same data, preset otherwise, seeds:", "",
                   "| method | seeds | avg inc. acc (%) | last acc (%) |", "|:--|--:|--:|--:|"]
-        for method in control.methods:
-            row = control.rows.get(method)
-            lines.append(f"| {method} | {row.seeds if row else 0} | "
-                         f"{_cell(row.mean, row.std) if row else '–'} | "
-                         f"{_cell(row.last_mean, row.last_std) if row else '–'} |")
+        lines += [_numbers(method, control.rows.get(method)) for method in control.methods]
         lines += ["", f"`{control.command}`"]
     if notes:
         lines += ["", "Why (from the reference implementation; the controls measure it):", "",
@@ -236,5 +249,6 @@ def markdown(benchmark: str, rows: Mapping[str, Row], methods: Sequence[str],
     return "\n".join(lines)
 
 
-__all__ = ["Control", "ControlPlan", "METRIC", "REPLAY_BASED", "Row", "broken_rules", "check", "control_groups",
-           "control_protocol", "describe", "expectations", "markdown", "read_table"]
+__all__ = ["Control", "ControlPlan", "METRIC", "REPLAY_BASED", "Row", "broken_rules", "check",
+           "control_groups", "control_phases", "describe", "expectations", "markdown",
+           "read_table", "rule_results"]
