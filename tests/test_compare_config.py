@@ -178,6 +178,18 @@ def test_run_key_ignores_settings_that_do_not_reach_the_method():
     assert key("replay", "memory.per_class=7") != key("replay")
     # training settings reach everyone
     assert key("naive", "train.lr=0.2") != key("naive")
+    # data.augment came after runs had been recorded: at its default (true) it is not in the
+    # key (finished runs keep theirs: test_house's record from before), off it is, for everyone
+    assert key("naive", "data.augment=true") == key("naive")
+    assert key("naive", "data.augment=false") != key("naive")
+    assert key("aanets-lucir", "data.augment=false") != key("aanets-lucir")
+    cfg = load_config("smoke", sets=["data.augment=false"])
+    assert cfg.augment is False and cfg.reaches("data.augment", method="naive", family="baseline",
+                                                uses_memory=False)
+    assert load_config("smoke").reaches("data.augment", method="naive", family="baseline",
+                                        uses_memory=False)  # reaches whatever its value
+    with pytest.raises(UserError, match="data.augment must be true or false"):
+        load_config("smoke", sets=["data.augment=7"])
     # a family variant reads the section named like a part of its name (aanets-podnet: podnet)
     cfg = load_config("smoke")
     assert cfg.key_settings(method="aanets-lwf", family="aanets", uses_memory=True)["method_params"] \

@@ -154,3 +154,26 @@ def test_a_plot_the_report_no_longer_makes_is_removed_and_the_users_files_stay(m
     assert (out / "accuracy.png").is_file()
     assert not list(out.glob("accuracy-split-digits-p?.png"))
     assert all(path.read_bytes() == b"mine" for path in users)
+
+
+def test_a_record_trained_without_augmentation_is_not_averaged_with_augmented_ones():
+    """data.augment is left out of the run settings at its default (records made before it
+    existed lack it); a record that ran with data.augment=false holds it. The report reads the
+    missing key as the default, so the two are other settings, not a shared row."""
+    def settings(method, seed, **extra):
+        config = {"train.epochs": 1, "train.lr": 0.1, **extra}
+        return {"benchmark": "split-digits", "phases": 1, "method": method, "seed": seed,
+                "device": "cpu", "base_classes": None, "class_order_seed": 1993,
+                "config": config, "schema": 1}
+
+    recs = [make_record((0.8, 0.4), seed=1, settings=settings("naive", 1)),
+            make_record((0.9, 0.5), seed=2, settings=settings("naive", 2)),
+            make_record((0.9, 0.6), method="replay", seed=1,
+                        settings=settings("replay", 1, **{"data.augment": False}))]
+    kept, apart = tables.split_by_settings(recs)
+    assert kept == recs[:2]
+    assert [a.file for a in apart] == ["runs/replay/seed1.json"]
+    assert "data.augment false (this record) vs true (the table)" in apart[0].difference
+    # with the default written out the records agree: the missing key means the default
+    recs[2]["settings"]["config"]["data.augment"] = True
+    assert tables.split_by_settings(recs)[0] == recs

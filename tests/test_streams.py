@@ -202,6 +202,32 @@ def test_per_sample_input_path_keeps_torchvision_transforms(shared_data):
     assert train.eval()[0][0].dtype == torch.float32
 
 
+def test_augment_false_trains_on_the_images_as_they_are(shared_data):
+    """data.augment=false: no crop or flip on either input path, none for replayed exemplars;
+    the test images are the same either way."""
+    from benchmarks.methods.baselines import buffer_augmentation
+
+    small = dict(data_root=str(shared_data), train_per_class=5, test_per_class=2, phases=1)
+    batched = build_stream(StreamSpec("split-fmnist", augment=False, **small))
+    assert batched.augmentation is None and not batched.augmented
+    assert batched.normalization == ((0.2860,), (0.3530,))
+    assert any("not augmented" in note for note in batched.notes)
+    per_sample = build_stream(StreamSpec("split-fmnist", augment=False, input_pipeline="per-sample",
+                                         **small))
+    train = per_sample.benchmark.train_stream[0].dataset
+    assert not per_sample.per_sample_random and buffer_augmentation(per_sample) is None
+    # the training transform is the evaluation one: the same tensor in both groups
+    assert torch.equal(train.train()[0][0], train.eval()[0][0])
+    augmented = build_stream(StreamSpec("split-fmnist", input_pipeline="per-sample", **small))
+    assert augmented.per_sample_random and buffer_augmentation(augmented) is not None
+    large = build_stream(StreamSpec("split-folder", phases=1, data_root=str(shared_data / "cifar10-jpeg"),
+                                    train_per_class=2, test_per_class=2, image_size=96,
+                                    augment=False))
+    train = large.benchmark.train_stream[0].dataset
+    assert large.augmentation is None and not large.per_sample_random
+    assert torch.equal(train.train()[0][0], train.eval()[0][0])  # resize + centre crop only
+
+
 def test_unknown_input_pipeline_is_refused():
     with pytest.raises(UserError, match="input pipeline"):
         build_stream(StreamSpec("split-digits", phases=1, input_pipeline="gpu"))

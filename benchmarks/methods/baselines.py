@@ -188,10 +188,13 @@ def bic(cfg, bench, device, evaluator):
 def buffer_augmentation(bench):
     """What avl-icarl's replayed exemplars get, as CLB's iCaRL config gives them: the stream's
     crop (padding 1/8 of the side) + horizontal flip, on the stored (normalised) tensors. The
-    8x8 digits are not augmented by their stream, so their exemplars are not either."""
+    8x8 digits are not augmented by their stream, so their exemplars are not either, nor are
+    a stream's trained without augmentation (data.augment=false)."""
     from torchvision.transforms import v2
 
     side = int(bench.input_shape[-1])
-    if side < 16 or getattr(bench, "augmentation", None) is not None:
+    if side < 16 or not getattr(bench, "augmented", True):
+        return None
+    if getattr(bench, "augmentation", None) is not None:
         return None  # batched input path: BatchAugmentPlugin augments the whole batch, exemplars too
     return v2.Compose([v2.RandomCrop(side, padding=side // 8), v2.RandomHorizontalFlip()])

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from ..errors import UserError
+from ..store.records import ADDED_SETTINGS
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 SCHEDULES = ("multistep", "cosine")
@@ -90,6 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data.std", "std", "floats", nullable=True),
     Setting("data.class_order", "class_order", "ints", nullable=True),
     Setting("data.color_jitter", "color_jitter", "float", minimum=0, default=0.0),
+    Setting("data.augment", "augment", "bool", default=ADDED_SETTINGS["data.augment"]),
     Setting("aanets.lambda_base", "lambda_base", "float", minimum=0, default=_REQUIRED, reaches="aanets"),
     Setting("aanets.margin", "margin", "float", default=_REQUIRED, reaches="aanets"),
     Setting("aanets.ranking_k", "ranking_k", "int", minimum=1, default=_REQUIRED, reaches="aanets"),
@@ -107,6 +109,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reference_quirks", "reference_quirks", "bool", default=False, reaches="aanets"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def _reaches(setting: Setting, *, family: str, uses_memory: bool) -> bool:
+    """Whether a setting reaches a method of ``family`` (with or without an exemplar memory)."""
+    return {"all": True, "memory": uses_memory}.get(setting.reaches, setting.reaches == family)
 # the old --epochs-style override names (field names) still work in load_config(overrides=)
 BY_FIELD = {s.field: s for s in SETTINGS}
 
@@ -151,6 +158,7 @@ class RunConfig:
     std: tuple[float, ...] | None = None
     class_order: tuple[int, ...] | None = None
     color_jitter: float = 0.0
+    augment: bool = True  # False: training images as they are (no crop, flip or jitter)
     fusion_milestones: tuple[int, ...] | None = None
     balanced_per_class: int | None = None
     stable_lr: float | None = None
@@ -186,11 +194,13 @@ class RunConfig:
         hyperparameters, AANets settings for a baseline, or the memory of a memory-free method
         never invalidate its finished runs."""
         full = self.to_dict()
-        reach = {"all": True, "memory": uses_memory}
         out = {"preset": self.preset, "reduced": self.reduced}
         for s in SETTINGS:
-            if reach.get(s.reaches, s.reaches == family):
-                out[s.key] = full[s.field]
+            if not _reaches(s, family=family, uses_memory=uses_memory):
+                continue
+            if s.key in ADDED_SETTINGS and full[s.field] == ADDED_SETTINGS[s.key]:
+                continue  # added later: at the value earlier runs used, their keys stay
+            out[s.key] = full[s.field]
         # a method reads the methods.<section> named like it or like a part of its name
         # (aanets-podnet reads methods.podnet)
         parts = {method, *method.split("-")}
@@ -200,6 +210,8 @@ class RunConfig:
     def reaches(self, key: str, *, method: str, family: str, uses_memory: bool) -> bool:
         """Whether the dotted setting ``key`` reaches ``method`` (is among what its run key
         hashes, key_settings): a grid key that does not leaves the method's runs alone."""
+        if key in BY_KEY:  # whatever its value (an added setting at its default included)
+            return _reaches(BY_KEY[key], family=family, uses_memory=uses_memory)
         reached = self.key_settings(method=method, family=family, uses_memory=uses_memory)
         if key.startswith("methods.") and key.count(".") == 2:
             return key.split(".")[1] in reached["method_params"]
@@ -580,7 +592,8 @@ def _preset_method_params(data: Mapping[str, Any], name: str) -> dict[str, dict[
 def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
     """StreamSpec keywords: the stream options plus the preset's data settings."""
     return dict(stream_kw, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
-                image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order)
+                image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order,
+                augment=getattr(cfg, "augment", True))
 
 
 __all__ = ["BY_KEY", "KEYS_DOC", "MAX_INT", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS",

@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import UserError
 from ..store.outdir import settings_difference
 from ..store.records import (GRID_DERIVED, pick_run, record_run_name, run_name,
-                             settings_from_record, value_text)
+                             settings_from_record, value_text, with_added_settings)
 from .paired import paired_difference
 
 METRICS: tuple[tuple[str, str], ...] = (
@@ -438,7 +438,8 @@ class Apart:
 
 def unseeded_settings(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record's run settings without the seed, as JSON sees them."""
-    settings = json.loads(json.dumps(settings_from_record(dict(record)), default=str))
+    settings = json.loads(json.dumps(with_added_settings(settings_from_record(dict(record))),
+                                     default=str))
     settings.pop("seed", None)
     return settings
 

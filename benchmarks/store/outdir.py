@@ -29,7 +29,7 @@ from .checkpoint import CheckpointError, find_checkpoints, read_checkpoint_meta,
 from ..errors import UserError
 from .io import remove_stale_temp_files
 from .records import (RecordError, find_record_files, load_record, record_run_name,
-                      settings_from_record)
+                      settings_from_record, with_added_settings)
 
 Warn = Callable[[str], None]
 
@@ -108,7 +108,8 @@ def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def settings_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
     """'epochs 1 (saved) vs 2 (now), lr ...' over the keys whose values differ."""
     # as JSON sees them: a record's lists against the tuples of the live settings
-    old, new = (_flatten(json.loads(json.dumps(d, default=str))) for d in (saved, wanted))
+    old, new = (_flatten(json.loads(json.dumps(with_added_settings(d), default=str)))
+                for d in (saved, wanted))
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k, "-") != new.get(k, "-")]
     keys = [k.removeprefix("config.") for k in keys]
     if not keys:

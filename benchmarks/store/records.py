@@ -28,6 +28,13 @@ GRID_DERIVED: dict[str, tuple[str, ...]] = {
     "memory.per_class": ("memory.total",),
 }
 
+# Settings added after runs had been recorded, with the value every earlier run used: a run key
+# holds such a setting only when it differs from this value, so finished runs keep their keys
+# (and are not redone); a record without it is read as having run with this value.
+ADDED_SETTINGS: dict[str, Any] = {
+    "data.augment": True,
+}
+
 
 def value_text(value: Any) -> str:
     """A setting's value as a variant names it: 0.0001, 2, true, null, [10,20], text as is."""
@@ -203,6 +210,15 @@ def load_record(path: Path) -> dict[str, Any]:
     if path.name != f"seed{rec['seed']}.json":
         raise RecordError(f"it is a record of seed {rec['seed']} but is named {path.name}")
     return rec
+
+
+def with_added_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Run settings (RunSpec.settings(), dotted config keys) with every ADDED_SETTINGS key they
+    lack at the value they ran with, for comparing two runs' settings."""
+    config = settings.get("config")
+    if not isinstance(config, Mapping) or "train.epochs" not in config:
+        return dict(settings)  # not the dotted form (a record made before settings were kept)
+    return dict(settings, config={**ADDED_SETTINGS, **config})
 
 
 def settings_from_record(rec: dict[str, Any]) -> dict[str, Any]:

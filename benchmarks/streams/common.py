@@ -56,16 +56,19 @@ def small_image_transforms(size: int, mean: Sequence[float], std: Sequence[float
 
 def small_image_pipeline(spec: StreamSpec, size: int, mean: Sequence[float], std: Sequence[float],
                          images: tuple[Dataset, Dataset], input_shape: tuple[int, int, int]):
-    """LoadedData for in-memory uint8 images with pad-crop (size // 8) + flip and normalisation:
-    per mini-batch on the device ("batched") or per image in the DataLoader ("per-sample")."""
+    """LoadedData for in-memory uint8 images with pad-crop (size // 8) + flip (unless
+    ``spec.augment`` is False) and normalisation: per mini-batch on the device ("batched") or
+    per image in the DataLoader ("per-sample")."""
     train, test = images
     if spec.input_pipeline == "per-sample":
-        train_t, eval_t = small_image_transforms(size, mean, std, augment=True)
-        return LoadedData(train, test, train_t, eval_t, input_shape, per_sample_random=True)
+        train_t, eval_t = small_image_transforms(size, mean, std, augment=spec.augment)
+        return LoadedData(train, test, train_t, eval_t, input_shape,
+                          per_sample_random=spec.augment)
     from aanets_avalanche.augment import BatchAugmentation
 
     return LoadedData(train, test, None, None, input_shape,
-                      augmentation=BatchAugmentation(padding=size // 8, flip=True),
+                      augmentation=(BatchAugmentation(padding=size // 8, flip=True)
+                                    if spec.augment else None),
                       normalization=(tuple(mean), tuple(std)))
 
 

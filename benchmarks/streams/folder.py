@@ -312,21 +312,25 @@ def _load_folder(spec: StreamSpec, root: Path) -> LoadedData:
     notes.append(f"split-folder: images over {SMALL_IMAGE_MAX} px: ResNet-18, ImageNet recipe "
                  f"(RandomResizedCrop {size} + flip; test Resize {round(size * 256 / 224)} + "
                  f"CenterCrop {size})")
-    crop = [v2.RandomResizedCrop(size, antialias=True)]
     centre = [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)]
+    # data.augment=false: training images resized and centre-cropped as the test images
+    crop = [v2.RandomResizedCrop(size, antialias=True)] if spec.augment else centre
     train, test = (ImageFiles(p, y) for p, y in splits)
     if spec.input_pipeline == "batched":
         from aanets_avalanche.augment import BatchAugmentation
 
         return LoadedData(train, test, v2.Compose(crop), v2.Compose(centre), (3, size, size),
                           tuple(notes), tuple(skipped),
-                          augmentation=BatchAugmentation(padding=0, flip=True),
-                          normalization=(tuple(mean), tuple(std)), per_sample_random=True)
+                          augmentation=(BatchAugmentation(padding=0, flip=True)
+                                        if spec.augment else None),
+                          normalization=(tuple(mean), tuple(std)),
+                          per_sample_random=spec.augment)
     normalize = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-    train_t = v2.Compose(crop + [v2.RandomHorizontalFlip()] + normalize)
+    flip = [v2.RandomHorizontalFlip()] if spec.augment else []
+    train_t = v2.Compose(crop + flip + normalize)
     eval_t = v2.Compose(centre + normalize)
     return LoadedData(train, test, train_t, eval_t, (3, size, size), tuple(notes), tuple(skipped),
-                      per_sample_random=True)
+                      per_sample_random=spec.augment)
 
 
 def _folder_sizes(spec: StreamSpec) -> StreamSizes:

@@ -45,6 +45,8 @@ class StreamSpec:
     input_pipeline: "batched" (datasets yield uint8 images; augmentation runs once per
     mini-batch on the training device and normalisation is the model's first layer) or
     "per-sample" (torchvision transforms per image in the DataLoader, kept for comparison).
+    augment: False trains on the images as they are (no crop, flip or colour jitter), as some
+    reference protocols do (Mammoth's seq-mnist); evaluation is the same either way.
     """
 
     name: str
@@ -61,6 +63,7 @@ class StreamSpec:
     download: bool = True
     skip_bad_images: bool = False
     input_pipeline: str = "batched"
+    augment: bool = True
 
 
 INPUT_PIPELINES = ("batched", "per-sample")
@@ -97,6 +100,7 @@ class BuiltBenchmark:
     augmentation: Any = None  # aanets_avalanche.augment.BatchAugmentation for training batches
     normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # the model's (mean, std)
     per_sample_random: bool = False  # the datasets' transforms draw random numbers per image
+    augmented: bool = True  # False: data.augment=false, no training augmentation anywhere
 
 
 @dataclass(frozen=True)
@@ -338,10 +342,12 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         input_shape=loaded.input_shape,
         backbone=backbone_for_side(side),
         class_names=layout.class_names,
-        notes=loaded.notes,
+        notes=loaded.notes + (() if spec.augment else (
+            "training images not augmented (data.augment=false)",)),
         skipped_images=loaded.skipped_images,
         input_pipeline=spec.input_pipeline,
         augmentation=loaded.augmentation,
         normalization=loaded.normalization,
         per_sample_random=loaded.per_sample_random,
+        augmented=spec.augment,
     )
