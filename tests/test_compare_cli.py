@@ -189,3 +189,24 @@ def test_report_on_a_folder_without_runs(tmp_path):
     result = invoke("report", "--out", str(tmp_path / "nothing"))
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: ") and "holds no runs" in result.stderr
+
+
+def test_model_backbone_mlp_trains_the_baselines_and_is_refused_to_ours(tmp_path):
+    """--set model.backbone=mlp: the run record names the MLP; a method of our library, which
+    needs a ResNet, is refused before anything is written."""
+    out = tmp_path / "mlp"
+    result = invoke("compare", "--benchmark", "split-digits", "--phases", "1", "--preset", "smoke",
+                    "--methods", "naive", "--seeds", "1", "--quiet", "--set", "model.backbone=mlp",
+                    "--set", "data.augment=false", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    record = load_record(out / "runs/naive/seed1.json")
+    assert record["stream"]["backbone"] == "mlp"
+    assert record["settings"]["config"]["model.backbone"] == "mlp"
+    assert record["settings"]["config"]["data.augment"] is False
+    refused = tmp_path / "refused"
+    result = invoke("compare", "--benchmark", "split-digits", "--phases", "1", "--preset", "smoke",
+                    "--methods", "naive,aanets-lucir", "--seeds", "1", "--quiet", "--set",
+                    "model.backbone=mlp", "--out", str(refused))
+    assert result.exit_code != 0 and not refused.exists()
+    assert "model.backbone=mlp is for the Avalanche baselines; aanets-lucir need a ResNet" \
+        in result.output

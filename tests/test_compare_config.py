@@ -190,6 +190,12 @@ def test_run_key_ignores_settings_that_do_not_reach_the_method():
                                         uses_memory=False)  # reaches whatever its value
     with pytest.raises(UserError, match="data.augment must be true or false"):
         load_config("smoke", sets=["data.augment=7"])
+    # model.backbone likewise: auto (the image size decides) keeps the keys
+    assert key("naive", "model.backbone=auto") == key("naive")
+    assert key("naive", "model.backbone=mlp") != key("naive")
+    with pytest.raises(UserError, match="model.backbone must be one of auto, resnet32, resnet18, "
+                                        "mlp"):
+        load_config("smoke", sets=["model.backbone=vgg"])
     # a family variant reads the section named like a part of its name (aanets-podnet: podnet)
     cfg = load_config("smoke")
     assert cfg.key_settings(method="aanets-lwf", family="aanets", uses_memory=True)["method_params"] \

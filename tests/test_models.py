@@ -38,6 +38,25 @@ def test_resnet18_levels_and_dims():
     assert resnet18(small_input=True)(torch.randn(2, 3, 32, 32)).shape == (2, 512)
 
 
+def test_mlp_is_the_reference_two_layer_network_without_batchnorm():
+    """Mammoth's MNIST MLP: flatten, 100 ReLU, 100 ReLU; Xavier weights, zero biases; no
+    BatchNorm (its outputs do not depend on the rest of the batch)."""
+    net = build_backbone("mlp", 1, input_side=28)
+    assert len(net.levels) == 2 and net.out_dim == 100
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 100), (100, 100)]
+    assert all(torch.count_nonzero(m.bias) == 0 for m in linears)
+    bound = (6 / (784 + 100)) ** 0.5  # Xavier-uniform
+    assert linears[0].weight.abs().max() <= bound and linears[0].weight.std() > bound / 3
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    x = torch.randn(4, 1, 28, 28)
+    out = net(x)
+    assert out.shape == (4, 100) and (out >= 0).all()
+    # each sample alone, in training mode: the same features (up to the kernels' rounding)
+    assert torch.allclose(net(x[:1]), out[:1], atol=1e-5)
+    assert build_backbone("mlp", 3, input_side=8)(torch.randn(2, 3, 8, 8)).shape == (2, 100)
+
+
 def test_build_backbone_rejects_unknown_name():
     with pytest.raises(ValueError, match="resnet18"):
         build_backbone("resnet1000")

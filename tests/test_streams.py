@@ -228,6 +228,12 @@ def test_augment_false_trains_on_the_images_as_they_are(shared_data):
     assert torch.equal(train.train()[0][0], train.eval()[0][0])  # resize + centre crop only
 
 
+def test_a_named_backbone_overrides_the_size_rule():
+    spec = StreamSpec("split-digits", phases=1, backbone="mlp")
+    assert stream_sizes(spec).backbone == "mlp" and build_stream(spec).backbone == "mlp"
+    assert build_stream(StreamSpec("split-digits", phases=1)).backbone == "resnet32"
+
+
 def test_unknown_input_pipeline_is_refused():
     with pytest.raises(UserError, match="input pipeline"):
         build_stream(StreamSpec("split-digits", phases=1, input_pipeline="gpu"))

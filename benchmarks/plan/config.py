@@ -29,6 +29,9 @@ from ..store.records import ADDED_SETTINGS
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 SCHEDULES = ("multistep", "cosine")
+# model.backbone: "auto" = by the image size (ResNet-32 up to 64 px, else ResNet-18); "mlp" is
+# the reference network of MNIST-like baselines (Mammoth's seq-mnist), for the baselines only
+BACKBONE_CHOICES = ("auto", "resnet32", "resnet18", "mlp")
 KEYS_DOC = "docs/reproduce-paper.md"  # where every --set key is listed
 # Every integer setting (counts, sizes, epochs, class ids, methods.<m>.<p> integers) lies in
 # -MAX_INT..MAX_INT: torch and NumPy hold them as C integers and fail with a traceback beyond
@@ -92,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data.class_order", "class_order", "ints", nullable=True),
     Setting("data.color_jitter", "color_jitter", "float", minimum=0, default=0.0),
     Setting("data.augment", "augment", "bool", default=ADDED_SETTINGS["data.augment"]),
+    Setting("model.backbone", "model_backbone", "str", choices=BACKBONE_CHOICES,
+            default=ADDED_SETTINGS["model.backbone"]),
     Setting("aanets.lambda_base", "lambda_base", "float", minimum=0, default=_REQUIRED, reaches="aanets"),
     Setting("aanets.margin", "margin", "float", default=_REQUIRED, reaches="aanets"),
     Setting("aanets.ranking_k", "ranking_k", "int", minimum=1, default=_REQUIRED, reaches="aanets"),
@@ -159,6 +164,7 @@ class RunConfig:
     class_order: tuple[int, ...] | None = None
     color_jitter: float = 0.0
     augment: bool = True  # False: training images as they are (no crop, flip or jitter)
+    model_backbone: str = "auto"  # "auto": the stream's choice by image size
     fusion_milestones: tuple[int, ...] | None = None
     balanced_per_class: int | None = None
     stable_lr: float | None = None
@@ -593,9 +599,11 @@ def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
     """StreamSpec keywords: the stream options plus the preset's data settings."""
     return dict(stream_kw, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
                 image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order,
-                augment=getattr(cfg, "augment", True))
+                augment=getattr(cfg, "augment", True),
+                backbone=None if getattr(cfg, "model_backbone", "auto") == "auto"
+                else cfg.model_backbone)
 
 
-__all__ = ["BY_KEY", "KEYS_DOC", "MAX_INT", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS",
+__all__ = ["BACKBONE_CHOICES", "BY_KEY", "KEYS_DOC", "MAX_INT", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS",
            "Setting", "list_presets", "load_config", "parse_set", "preset_file", "read_preset",
            "scale_milestones", "stream_settings", "unknown_key", "valid_keys"]

@@ -271,6 +271,12 @@ def protocol_cells(request: CompareRequest, phases: int, protocol: ProtocolLayou
     """Every (method, variant, seed) cell of one protocol. A variant keeps, per method, only the
     grid settings that reach it (grid_reaches): a method no grid key reaches is one cell per
     seed, exactly the cell of a compare without the grid."""
+    if protocol.backbone == "mlp":
+        convolutional = [m for m in request.methods if get_method(m).family != "avalanche"]
+        if convolutional:
+            raise UserError(f"model.backbone=mlp is for the Avalanche baselines; "
+                            f"{', '.join(convolutional)} need a ResNet (AANets aggregates its "
+                            "levels, PODNet pools its feature maps): leave model.backbone at auto")
     configs: dict[tuple[GridValue, ...], RunConfig] = {}
     cells = []
     for method in request.methods:

@@ -33,6 +33,7 @@ GRID_DERIVED: dict[str, tuple[str, ...]] = {
 # (and are not redone); a record without it is read as having run with this value.
 ADDED_SETTINGS: dict[str, Any] = {
     "data.augment": True,
+    "model.backbone": "auto",
 }
 
 

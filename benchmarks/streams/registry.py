@@ -12,6 +12,7 @@ module knows no dataset. Avalanche is imported lazily so that ``describe`` and `
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class StreamSpec:
     "per-sample" (torchvision transforms per image in the DataLoader, kept for comparison).
     augment: False trains on the images as they are (no crop, flip or colour jitter), as some
     reference protocols do (Mammoth's seq-mnist); evaluation is the same either way.
+    backbone: the network, by name (None: by the image size, backbone_for_side).
     """
 
     name: str
@@ -64,6 +66,7 @@ class StreamSpec:
     skip_bad_images: bool = False
     input_pipeline: str = "batched"
     augment: bool = True
+    backbone: str | None = None
 
 
 INPUT_PIPELINES = ("batched", "per-sample")
@@ -92,7 +95,7 @@ class BuiltBenchmark:
     phase_classes: list[list[int]]
     num_classes: int
     input_shape: tuple[int, int, int]  # (C, H, W) as fed to the model
-    backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"
+    backbone: str  # "resnet32" (inputs <= 64 px) or "resnet18"; the spec's, when it names one
     class_names: list[str] | None
     notes: tuple[str, ...] = ()  # what the loader decided for the user (input size, resizing)
     skipped_images: tuple[str, ...] = ()  # unreadable files left out (--skip-bad-images)
@@ -124,7 +127,7 @@ class StreamSizes:
     """What a plan (compare --dry-run) needs before any image is decoded."""
 
     train_per_class: list[int]  # training images of each class, indexed by original class id
-    backbone: str               # "resnet32" or "resnet18", as build_stream will choose
+    backbone: str               # as build_stream will choose (by size, or the spec's)
 
 
 # --------------------------------------------------------------------------- registry
@@ -221,7 +224,10 @@ def per_channel(values: tuple[float, ...] | list[float], channels: int) -> tuple
 def stream_sizes(spec: StreamSpec) -> StreamSizes | None:
     """Training images per class and backbone of a stream without loading it (None: unknown)."""
     sizes = _stream_def(spec.name).sizes
-    return None if sizes is None else sizes(spec)
+    if sizes is None:
+        return None
+    found = sizes(spec)
+    return dataclasses.replace(found, backbone=spec.backbone) if spec.backbone else found
 
 
 def backbone_for_side(side: int) -> str:
@@ -340,7 +346,7 @@ def build_stream(spec: StreamSpec) -> BuiltBenchmark:
         phase_classes=layout.phase_classes,
         num_classes=layout.num_classes,
         input_shape=loaded.input_shape,
-        backbone=backbone_for_side(side),
+        backbone=spec.backbone or backbone_for_side(side),
         class_names=layout.class_names,
         notes=loaded.notes + (() if spec.augment else (
             "training images not augmented (data.augment=false)",)),
