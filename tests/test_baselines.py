@@ -188,8 +188,10 @@ def test_baselines_check_row_says_why_with_the_control_and_the_reference():
     assert ("✗ below replay (30.00 vs 70.00): 1 class a phase and the preset's optimizer here; "
             "its authors: tasks of 2 classes, train.lr=0.03, train.momentum=0, train.weight_decay=0,"
             " train.batch_size=10, train.epochs=1, train.lr_milestones=[], "
-            "data.train_per_class=1000 [1]; tasks of 2: 52.00 vs replay 50.00, holds; "
-            "+ the authors' optimizer: 78.00 vs replay 80.00, breaks there too") in der_row
+            "data.train_per_class=1000, data.augment=false, model.backbone=mlp [1]; tasks of 2: "
+            "52.00 vs replay "
+            "50.00, holds; + the authors' optimizer: 78.00 vs replay 80.00, breaks there too") \
+        in der_row
     derpp_row = next(line for line in text.splitlines() if line.startswith("| derpp |"))
     assert "tasks of 2: 45.00 vs replay 50.00, breaks there too" in derpp_row  # never hidden
     assert "+ the authors' optimizer: 85.00 vs replay 80.00, holds" in derpp_row
@@ -209,6 +211,18 @@ def test_baselines_check_row_says_why_with_the_control_and_the_reference():
     assert "tasks of 2: no replay result" in markdown("d", rows, list(rows), [lost_ref], 1)
     # rows that keep their order say only "ok"
     assert "| replay | 3 | 70.00 ± 1.00 | 65.00 ± 1.00 | <= cumulative | ok |" in text
+    # below the other row's mean: seed noise when the paired interval holds 0, else a break
+    # with its interval
+    from benchmarks.baselines_check import Row
+    paired = {"replay": Row("replay", 3, 80.0, 1.0, 75.0, 1.0),
+              "der": Row("der", 3, 78.0, 1.0, 73.0, 1.0, "replay", -2.0, -5.0, 1.0),
+              "derpp": Row("derpp", 3, 77.0, 1.0, 72.0, 1.0, "replay", -3.0, -4.5, -1.5)}
+    noise = Control(2, 4, ("un-augmented images",), ("data.augment=false",), methods, "c", paired)
+    text = markdown("d", rows, list(rows), [noise], new_classes_per_phase=1)
+    assert ("+ un-augmented images: 78.00 vs replay 80.00, within seed noise (paired difference "
+            "-2.00, 95% CI [-5.00, +1.00] holds 0)") in text
+    assert ("+ un-augmented images: 77.00 vs replay 80.00, breaks there too (paired difference "
+            "-3.00, 95% CI [-4.50, -1.50])") in text
 
 
 def test_baselines_check_reads_its_controls_from_the_folders_it_names(tmp_path, capsys):
@@ -218,15 +232,22 @@ def test_baselines_check_reads_its_controls_from_the_folders_it_names(tmp_path, 
     from benchmarks.baselines_check import main
 
     header = ("benchmark,phases,method,seeds,preset,reduced,avg_incremental_accuracy_mean,"
-              "avg_incremental_accuracy_std,last_accuracy_mean,last_accuracy_std\n")
+              "avg_incremental_accuracy_std,last_accuracy_mean,last_accuracy_std,versus,"
+              "versus_mean_diff,versus_ci_low,versus_ci_high\n")
     tables = {"split-digits-p5-cpu": {"naive": 27, "cumulative": 98, "replay": 72, "der": 30},
               "split-digits-b2p4-cpu": {"replay": 49, "der": 51},
               "split-digits-b2p4-cpu-authors-optimizer": {"replay": 97, "der": 87},
-              "split-digits-b2p4-cpu-authors-scale": {"replay": 90, "der": 91}}
+              "split-digits-b2p4-cpu-authors-scale": {"replay": 90, "der": 91},
+              "split-digits-b2p4-cpu-authors-no-augment": {"replay": 90, "der": 89},
+              "split-digits-b2p4-cpu-authors-mlp": {"replay": 80, "der": 84}}
     for folder, means in tables.items():
         (tmp_path / folder).mkdir()
+        versus = ",,," if folder.endswith("-cpu") else "replay,{d},{lo},{hi}"
         (tmp_path / folder / "table.csv").write_text(header + "".join(
-            f"d,5,{m},3,cpu,True,{v},1.0,{v - 5},1.0\n" for m, v in means.items()))
+            f"d,5,{m},3,cpu,True,{v},1.0,{v - 5},1.0,"
+            + versus.format(d=v - means["replay"], lo=v - means["replay"] - 2,
+                            hi=v - means["replay"] + 2) + "\n"
+            for m, v in means.items()))
     status = main(["--benchmarks", "split-digits", "--methods", "naive,cumulative,replay,der",
                    "--no-run", "--out", str(tmp_path)])
     text = capsys.readouterr().out
@@ -235,13 +256,19 @@ def test_baselines_check_reads_its_controls_from_the_folders_it_names(tmp_path, 
     assert "tasks of 2: 51.00 vs replay 49.00, holds" in der_row
     assert "+ the authors' optimizer: 87.00 vs replay 97.00, breaks there too" in der_row
     assert "+ one epoch over up to 1,000 images a class: 91.00 vs replay 90.00, holds" in der_row
+    assert ("+ un-augmented images: 89.00 vs replay 90.00, within seed noise (paired difference "
+            "-1.00, 95% CI [-3.00, +1.00] holds 0)") in der_row
+    assert "+ the authors' network (a two-layer MLP): 84.00 vs replay 80.00, holds" in der_row
+    assert "--methods replay,der --device cpu" not in text  # every control: paired to replay
+    assert ("--set data.train_per_class=1000 --set data.augment=false --versus replay "
+            "--device cpu") in text
     assert ("--phases 4 --base-classes 2 --preset cpu --seeds 1993,1994,1995 --methods "
-            "replay,der --device cpu") in text
+            "replay,der --versus replay --device cpu") in text
     assert ("--methods replay,der --set train.lr=0.03 --set train.momentum=0 --set "
-            "train.weight_decay=0 --set train.batch_size=10 --device cpu") in text
+            "train.weight_decay=0 --set train.batch_size=10 --versus replay --device cpu") in text
     # the steps add up: the last control has the optimizer's settings and its own
     assert ("--set train.batch_size=10 --set train.epochs=1 --set train.lr_milestones=[] --set "
-            "data.train_per_class=1000 --device cpu --out "
+            "data.train_per_class=1000 --versus replay --device cpu --out "
             f"{tmp_path}/split-digits-b2p4-cpu-authors-scale") in text
     # --no-controls: the broken row is marked, nothing more is looked for
     status = main(["--benchmarks", "split-digits", "--methods", "naive,cumulative,replay,der",

@@ -46,7 +46,11 @@ _MAMMOTH = (
     "likewise) with plain SGD (`utils/args.py`: momentum 0, weight decay 0 by default); its best "
     "arguments for a 200-sample buffer (`utils/best_args.py`) are lr 0.03 with batch 10 for "
     "seq-mnist (one epoch over 6,000 images a class: about 1,200 steps a task) and lr 0.03 with "
-    "batch 32 for seq-cifar10 (50 epochs)")
+    "batch 32 for seq-cifar10 (50 epochs); seq-mnist trains on the images as they are "
+    "(`datasets/seq_mnist.py`: no transform but ToTensor) with a two-layer MLP of 100 ReLU "
+    "units each, no BatchNorm (`backbone/MNISTMLP.py`), seq-cifar10 augments (crop + flip) and "
+    "trains a ResNet-18. The controls follow seq-mnist, the MNIST-like protocol closest to the "
+    "check's streams")
 _MAMMOTH_STEPS = (
     ControlStep("the authors' optimizer",
                 ("train.lr=0.03", "train.momentum=0", "train.weight_decay=0",
@@ -55,6 +59,10 @@ _MAMMOTH_STEPS = (
     ControlStep("one epoch over up to 1,000 images a class",
                 ("train.epochs=1", "train.lr_milestones=[]", "data.train_per_class=1000"),
                 "authors-scale"),
+    # seq-mnist's images are not augmented; DER's logit target is then the same input's
+    ControlStep("un-augmented images", ("data.augment=false",), "authors-no-augment"),
+    # seq-mnist's network: backbone/MNISTMLP.py (two layers of 100 ReLU units, no BatchNorm)
+    ControlStep("the authors' network (a two-layer MLP)", ("model.backbone=mlp",), "authors-mlp"),
 )
 
 AUTHORS_PROTOCOLS: dict[str, AuthorsProtocol] = {
@@ -65,7 +73,12 @@ AUTHORS_PROTOCOLS: dict[str, AuthorsProtocol] = {
         "stored with it; no label of an old class enters the loss. With one class a phase every "
         "current batch is that class, and its cross-entropy falls by raising that one logit for "
         "every input; only the logit regression (alpha 0.3, averaged over all outputs) speaks "
-        "for the old classes"),
+        "for the old classes. The stored logits are those of the augmented view the network saw "
+        "(`observe` keeps `outputs.data`, the logits of the augmented `inputs`, beside "
+        "`not_aug_inputs`), and a replayed input is augmented afresh (`get_data` is given "
+        "the training transform): with "
+        "augmentation the regression target belongs to another crop and flip of the image, "
+        "without it (seq-mnist) to the same image"),
     "derpp": AuthorsProtocol(
         2, _MAMMOTH_STEPS, _MAMMOTH,
         "Mammoth's `models/derpp.py` is DER's loss plus beta * cross-entropy on a second "

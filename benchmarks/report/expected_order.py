@@ -45,6 +45,17 @@ class Row:
     std: float | None
     last_mean: float | None  # last accuracy, %
     last_std: float | None
+    # compare --versus: the paired difference to that method's row, seed by seed (points), and
+    # its 95% interval over the seeds (report/paired.py); None without --versus or 2 seeds
+    versus: str | None = None
+    versus_mean: float | None = None
+    versus_low: float | None = None
+    versus_high: float | None = None
+
+    def within_noise_of(self, other: str) -> bool:
+        """Whether the paired 95% interval of this row's difference to ``other`` holds 0."""
+        return (self.versus == other and self.versus_low is not None
+                and self.versus_high is not None and self.versus_low <= 0 <= self.versus_high)
 
 
 def _number(text: str | None) -> float | None:
@@ -63,7 +74,11 @@ def read_table(path: Path) -> dict[str, Row]:
                 method=record["method"], seeds=int(float(record.get("seeds") or 0)),
                 mean=_number(record.get(f"{METRIC}_mean")), std=_number(record.get(f"{METRIC}_std")),
                 last_mean=_number(record.get("last_accuracy_mean")),
-                last_std=_number(record.get("last_accuracy_std")))
+                last_std=_number(record.get("last_accuracy_std")),
+                versus=record.get("versus") or None,
+                versus_mean=_number(record.get("versus_mean_diff")),
+                versus_low=_number(record.get("versus_ci_low")),
+                versus_high=_number(record.get("versus_ci_high")))
     return rows
 
 
@@ -116,7 +131,8 @@ def check(rows: Mapping[str, Row], methods: Sequence[str]) -> dict[str, list[str
 class Control:
     """Methods re-run beside the checked protocol (same data, preset and seeds) in their authors'
     classes per task, then with each further step toward the authors' protocol (``steps``: the
-    labels of the steps taken, ``sets``: their --set items, adding up)."""
+    labels of the steps taken, ``sets``: their --set items, adding up). Its rows hold the paired
+    difference to ``methods[0]`` (compare --versus), the method the broken rows fell below."""
 
     classes_per_task: int  # also the base phase's classes: the base phase is one of the tasks
     phases: int
@@ -194,10 +210,22 @@ def _control_verdict(method: str, control: Control) -> str:
                 else method
             verdicts.append(f"no {missing} result")
         else:
-            verdicts.append(f"{control.rows[method].mean:.2f} vs {other} "
-                            f"{control.rows[other].mean:.2f}, "
-                            + ("holds" if holds else "breaks there too"))
+            mine = control.rows[method]
+            verdicts.append(f"{mine.mean:.2f} vs {other} {control.rows[other].mean:.2f}, "
+                            + ("holds" if holds else _below_verdict(mine, other)))
     return "; ".join(verdicts)
+
+
+def _below_verdict(row: Row, other: str) -> str:
+    """A control row under ``other``'s mean: seed noise when the paired 95% interval of their
+    difference holds 0 (the seeds cannot tell them apart), else a break."""
+    if row.within_noise_of(other):
+        return (f"within seed noise (paired difference {row.versus_mean:+.2f}, 95% CI "
+                f"[{row.versus_low:+.2f}, {row.versus_high:+.2f}] holds 0)")
+    if row.versus == other and row.versus_low is not None:
+        return (f"breaks there too (paired difference {row.versus_mean:+.2f}, 95% CI "
+                f"[{row.versus_low:+.2f}, {row.versus_high:+.2f}])")
+    return "breaks there too"
 
 
 def _why(method: str, controls: Sequence[Control], new_classes_per_phase: int | None,
