@@ -199,6 +199,7 @@ def test_model_backbone_mlp_trains_the_baselines_and_is_refused_to_ours(tmp_path
                     "--methods", "naive", "--seeds", "1", "--quiet", "--set", "model.backbone=mlp",
                     "--set", "data.augment=false", "--out", str(out))
     assert result.exit_code == 0, result.output
+    assert "cannot checkpoint" not in result.output  # the safe loader reads the MLP back
     record = load_record(out / "runs/naive/seed1.json")
     assert record["stream"]["backbone"] == "mlp"
     assert record["settings"]["config"]["model.backbone"] == "mlp"
@@ -210,3 +211,9 @@ def test_model_backbone_mlp_trains_the_baselines_and_is_refused_to_ours(tmp_path
     assert result.exit_code != 0 and not refused.exists()
     assert "model.backbone=mlp is for the Avalanche baselines; aanets-lucir need a ResNet" \
         in result.output
+    bn = tmp_path / "mlp-bn"
+    result = invoke("compare", "--benchmark", "split-digits", "--phases", "1", "--preset", "smoke",
+                    "--methods", "naive", "--seeds", "1", "--quiet", "--set",
+                    "model.backbone=mlp-bn", "--out", str(bn))
+    assert result.exit_code == 0 and "cannot checkpoint" not in result.output, result.output
+    assert load_record(bn / "runs/naive/seed1.json")["stream"]["backbone"] == "mlp-bn"

@@ -55,6 +55,12 @@ def test_mlp_is_the_reference_two_layer_network_without_batchnorm():
     # each sample alone, in training mode: the same features (up to the kernels' rounding)
     assert torch.allclose(net(x[:1]), out[:1], atol=1e-5)
     assert build_backbone("mlp", 3, input_side=8)(torch.randn(2, 3, 8, 8)).shape == (2, 100)
+    # mlp-bn: the same layers with a BatchNorm1d before each ReLU (a control)
+    with_bn = build_backbone("mlp-bn", 1, input_side=28)
+    norms = [m for m in with_bn.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == 2 and [type(m).__name__ for m in with_bn.levels[1]] == [
+        "Linear", "BatchNorm1d", "ReLU"]
+    assert not torch.allclose(with_bn(x[:2])[:1], with_bn(x)[:1], atol=1e-3)  # batch-dependent
 
 
 def test_build_backbone_rejects_unknown_name():

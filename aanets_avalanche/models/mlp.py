@@ -3,7 +3,8 @@
 Mammoth's seq-mnist protocol (the DER / DER++ paper's smallest benchmark) flattens each image and
 feeds it to two fully connected layers of 100 ReLU units, without BatchNorm, Xavier-initialised.
 The harness offers it (``--set model.backbone=mlp``) so a baseline can be re-run under its
-authors' protocol; it is no substitute for the ResNets the AANets protocols use.
+authors' protocol, and ``mlp-bn`` (the same with BatchNorm) to measure what batch statistics do
+to a method; neither is a substitute for the ResNets the AANets protocols use.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from .resnet import BACKBONES, Backbone
 
 
 def mlp(in_channels: int = 1, input_norm: nn.Module | None = None, input_side: int = 28,
-        hidden: int = 100) -> Backbone:
+        hidden: int = 100, batchnorm: bool = False) -> Backbone:
     """Flatten -> Linear(C*side*side, hidden) -> ReLU -> Linear(hidden, hidden) -> ReLU; two levels,
-    ``hidden``-d feature; weights Xavier-uniform, biases 0 (as the reference's MNIST MLP)."""
-    level1 = nn.Sequential(nn.Flatten(1), nn.Linear(in_channels * input_side * input_side, hidden),
-                           nn.ReLU(inplace=True))
-    level2 = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+    ``hidden``-d feature; weights Xavier-uniform, biases 0 (as the reference's MNIST MLP).
+    ``batchnorm``: a BatchNorm1d before each ReLU, the one difference from the reference, to
+    measure what batch statistics do to a method (``mlp-bn``)."""
+    def hidden_layer(width_in: int) -> list[nn.Module]:
+        norm: list[nn.Module] = [nn.BatchNorm1d(hidden)] if batchnorm else []
+        return [nn.Linear(width_in, hidden), *norm, nn.ReLU(inplace=True)]
+
+    level1 = nn.Sequential(nn.Flatten(1), *hidden_layer(in_channels * input_side * input_side))
+    level2 = nn.Sequential(*hidden_layer(hidden))
     backbone = Backbone([level1, level2], out_dim=hidden, input_norm=input_norm)
     for module in backbone.modules():
         if isinstance(module, nn.Linear):
@@ -28,9 +34,15 @@ def mlp(in_channels: int = 1, input_norm: nn.Module | None = None, input_side: i
     return backbone
 
 
-# registered beside the ResNets, so build_backbone("mlp", channels, input_side=...) works
-BACKBONES["mlp"] = mlp
-# backbones whose first layer is sized by the input: build_backbone needs input_side for them
-NEEDS_INPUT_SIDE = frozenset({"mlp"})
+def mlp_bn(in_channels: int = 1, input_norm: nn.Module | None = None, input_side: int = 28,
+           hidden: int = 100) -> Backbone:
+    """The MLP with a BatchNorm1d before each ReLU (a control, not a reference network)."""
+    return mlp(in_channels, input_norm, input_side, hidden, batchnorm=True)
 
-__all__ = ["NEEDS_INPUT_SIDE", "mlp"]
+
+# registered beside the ResNets, so build_backbone("mlp", channels, input_side=...) works
+BACKBONES.update({"mlp": mlp, "mlp-bn": mlp_bn})
+# backbones whose first layer is sized by the input: build_backbone needs input_side for them
+NEEDS_INPUT_SIDE = frozenset({"mlp", "mlp-bn"})
+
+__all__ = ["NEEDS_INPUT_SIDE", "mlp", "mlp_bn"]

@@ -30,8 +30,10 @@ from ..store.records import ADDED_SETTINGS
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 SCHEDULES = ("multistep", "cosine")
 # model.backbone: "auto" = by the image size (ResNet-32 up to 64 px, else ResNet-18); "mlp" is
-# the reference network of MNIST-like baselines (Mammoth's seq-mnist), for the baselines only
-BACKBONE_CHOICES = ("auto", "resnet32", "resnet18", "mlp")
+# the reference network of MNIST-like baselines (Mammoth's seq-mnist), "mlp-bn" the same with
+# BatchNorm (a control); the MLPs are for the baselines only
+MLP_BACKBONES = ("mlp", "mlp-bn")
+BACKBONE_CHOICES = ("auto", "resnet32", "resnet18", *MLP_BACKBONES)
 KEYS_DOC = "docs/reproduce-paper.md"  # where every --set key is listed
 # Every integer setting (counts, sizes, epochs, class ids, methods.<m>.<p> integers) lies in
 # -MAX_INT..MAX_INT: torch and NumPy hold them as C integers and fail with a traceback beyond
@@ -604,6 +606,6 @@ def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
                 else cfg.model_backbone)
 
 
-__all__ = ["BACKBONE_CHOICES", "BY_KEY", "KEYS_DOC", "MAX_INT", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS",
+__all__ = ["BACKBONE_CHOICES", "BY_KEY", "MLP_BACKBONES", "KEYS_DOC", "MAX_INT", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS",
            "Setting", "list_presets", "load_config", "parse_set", "preset_file", "read_preset",
            "scale_milestones", "stream_settings", "unknown_key", "valid_keys"]

@@ -23,7 +23,8 @@ from ..methods.aanets import AANETS_VARIANTS
 from ..store.records import pick_run
 from ..streams import StreamSpec
 from .cells import Cell, RunSpec
-from .config import PresetSource, RunConfig, load_config, read_preset, stream_settings
+from .config import (MLP_BACKBONES, PresetSource, RunConfig, load_config, read_preset,
+                     stream_settings)
 from .grid import GridValue, grid_text, typed_grid, variants
 from .protocols import protocol_dirs, settings_tag
 from .request import CompareRequest, SpeedOptions
@@ -271,10 +272,10 @@ def protocol_cells(request: CompareRequest, phases: int, protocol: ProtocolLayou
     """Every (method, variant, seed) cell of one protocol. A variant keeps, per method, only the
     grid settings that reach it (grid_reaches): a method no grid key reaches is one cell per
     seed, exactly the cell of a compare without the grid."""
-    if protocol.backbone == "mlp":
+    if protocol.backbone in MLP_BACKBONES:
         convolutional = [m for m in request.methods if get_method(m).family != "avalanche"]
         if convolutional:
-            raise UserError(f"model.backbone=mlp is for the Avalanche baselines; "
+            raise UserError(f"model.backbone={protocol.backbone} is for the Avalanche baselines; "
                             f"{', '.join(convolutional)} need a ResNet (AANets aggregates its "
                             "levels, PODNet pools its feature maps): leave model.backbone at auto")
     configs: dict[tuple[GridValue, ...], RunConfig] = {}

@@ -58,7 +58,8 @@ _PER_CALL_ATTRS = ("experience", "adapted_dataset", "dataloader", "mbatch", "mb_
 # method, so a class missing here fails a test, and at run time is reported when saving.
 ALLOWED_GLOBALS: tuple[str, ...] = (
     # torch: modules, optimizer, schedulers, mixed precision
-    "torch.nn.modules.activation.ReLU", "torch.nn.modules.batchnorm.BatchNorm2d",
+    "torch.nn.modules.activation.ReLU", "torch.nn.modules.batchnorm.BatchNorm1d",
+    "torch.nn.modules.batchnorm.BatchNorm2d",
     "torch.nn.modules.container.ModuleList", "torch.nn.modules.container.ParameterList",
     "torch.nn.modules.container.Sequential", "torch.nn.modules.conv.Conv2d",
     "torch.nn.modules.flatten.Flatten", "torch.nn.modules.linear.Linear",
