@@ -204,6 +204,12 @@ def test_model_backbone_mlp_trains_the_baselines_and_is_refused_to_ours(tmp_path
     assert record["stream"]["backbone"] == "mlp"
     assert record["settings"]["config"]["model.backbone"] == "mlp"
     assert record["settings"]["config"]["data.augment"] is False
+    # the same folder at the defaults: refused, naming both settings at their values
+    result = invoke("compare", "--benchmark", "split-digits", "--phases", "1", "--preset", "smoke",
+                    "--methods", "naive", "--seeds", "1", "--quiet", "--out", str(out))
+    assert result.exit_code != 0
+    assert "model.backbone mlp (saved) vs auto (now)" in result.output
+    assert "data.augment false (saved) vs true (now)" in result.output
     refused = tmp_path / "refused"
     result = invoke("compare", "--benchmark", "split-digits", "--phases", "1", "--preset", "smoke",
                     "--methods", "naive,aanets-lucir", "--seeds", "1", "--quiet", "--set",

@@ -220,6 +220,8 @@ def test_the_base_key_ignores_only_the_level2_settings(tmp_path):
     (("aanets.fusion_lr=1e-4,x",), "Error: --grid: aanets.fusion_lr must be a number"),
     (("aanets.fusion=1,2",), "Error: --grid aanets.fusion: unknown setting"),
     (("data.train_per_class=10,20",), "not their data"),
+    (("model.backbone=resnet32,mlp",), "--grid model.backbone: a grid varies how runs train, "
+                                       "not their data or network"),
     (("aanets.fusion_lr=1e-4,0.0001",), "are the same setting"),
     (("aanets.fusion_lr=1e-4", "aanets.fusion_lr=1e-3"), "given twice"),
     (("memory.per_class=3,3",), "a value is repeated"),

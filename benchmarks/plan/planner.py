@@ -234,9 +234,11 @@ def _variant_config(request: CompareRequest, phases: int, protocol: ProtocolLayo
     spec = StreamSpec(**stream_settings(cfg, name=request.benchmark, phases=phases,
                                         **stream_options(request)))
     if spec != protocol.stream:
-        keys = ", ".join(v.key for v in items if v.key.startswith("data."))
+        keys = ", ".join(v.key for v in items
+                         if v.key.startswith("data.") or v.key == "model.backbone")
         raise UserError(f"--grid {keys or items[0].key}: a grid varies how runs train, not their "
-                        "data (one stream per protocol); run one compare per value with --set")
+                        "data or network (one stream per protocol); run one compare per value "
+                        "with --set")
     return cfg
 
 
