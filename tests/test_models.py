@@ -61,6 +61,11 @@ def test_mlp_is_the_reference_two_layer_network_without_batchnorm():
     assert len(norms) == 2 and [type(m).__name__ for m in with_bn.levels[1]] == [
         "Linear", "BatchNorm1d", "ReLU"]
     assert not torch.allclose(with_bn(x[:2])[:1], with_bn(x)[:1], atol=1e-3)  # batch-dependent
+    # build_backbone knows which backbones the input sizes: the MLPs need the side, ResNets
+    # take it and ignore it
+    with pytest.raises(ValueError, match="'mlp' is sized by its input: give input_side"):
+        build_backbone("mlp", 1)
+    assert build_backbone("resnet32", 1, input_side=28)(torch.randn(2, 1, 28, 28)).shape == (2, 64)
 
 
 def test_build_backbone_rejects_unknown_name():

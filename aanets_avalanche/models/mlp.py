@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .resnet import BACKBONES, Backbone
+from .resnet import BACKBONES, SIZED_BY_INPUT, Backbone
 
 
 def mlp(in_channels: int = 1, input_norm: nn.Module | None = None, input_side: int = 28,
@@ -42,7 +42,6 @@ def mlp_bn(in_channels: int = 1, input_norm: nn.Module | None = None, input_side
 
 # registered beside the ResNets, so build_backbone("mlp", channels, input_side=...) works
 BACKBONES.update({"mlp": mlp, "mlp-bn": mlp_bn})
-# backbones whose first layer is sized by the input: build_backbone needs input_side for them
-NEEDS_INPUT_SIDE = frozenset({"mlp", "mlp-bn"})
+SIZED_BY_INPUT.update({"mlp", "mlp-bn"})
 
-__all__ = ["NEEDS_INPUT_SIDE", "mlp", "mlp_bn"]
+__all__ = ["mlp", "mlp_bn"]

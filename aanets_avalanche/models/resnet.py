@@ -115,15 +115,23 @@ def resnet18(in_channels: int = 3, small_input: bool = False,
 
 
 BACKBONES = {"resnet32": resnet32, "resnet18": resnet18}
+# backbones whose first layer is sized by the input (the MLPs): their factory takes input_side
+SIZED_BY_INPUT: set[str] = set()
 
 
-def build_backbone(name: str, in_channels: int = 3, **kwargs) -> Backbone:
-    """Backbone by name; raises ValueError listing the valid names."""
+def build_backbone(name: str, in_channels: int = 3, *, input_side: int | None = None,
+                   **kwargs) -> Backbone:
+    """Backbone by name; raises ValueError listing the valid names. ``input_side``: the images'
+    side in pixels, passed to the backbones sized by it (required for them, unused by the rest)."""
     try:
         factory = BACKBONES[name]
     except KeyError:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+    if name in SIZED_BY_INPUT:
+        if input_side is None:
+            raise ValueError(f"backbone {name!r} is sized by its input: give input_side")
+        kwargs["input_side"] = input_side
     return factory(in_channels, **kwargs)
 
 
-__all__ = ["Backbone", "BasicBlock", "build_backbone", "resnet18", "resnet32"]
+__all__ = ["Backbone", "BasicBlock", "SIZED_BY_INPUT", "build_backbone", "resnet18", "resnet32"]

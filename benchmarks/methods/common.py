@@ -17,15 +17,14 @@ def in_channels(bench: Any) -> int:
 def make_backbone(bench: Any, name: str | None = None):
     """The benchmark's backbone (same architecture for every method); on the batched input
     path its first layer normalises the raw images."""
-    from aanets_avalanche.models import NEEDS_INPUT_SIDE, build_backbone
+    from aanets_avalanche.models import build_backbone
     normalization = getattr(bench, "normalization", None)
     input_norm = None
     if normalization is not None:
         from aanets_avalanche.augment import InputNormalization
         input_norm = InputNormalization(*normalization)
-    name = name or bench.backbone
-    sized = {"input_side": int(bench.input_shape[-1])} if name in NEEDS_INPUT_SIDE else {}
-    return build_backbone(name, in_channels(bench), input_norm=input_norm, **sized)
+    return build_backbone(name or bench.backbone, in_channels(bench), input_norm=input_norm,
+                          input_side=int(bench.input_shape[-1]))
 
 
 def batch_augmentation(cfg: Settings, bench: Any):

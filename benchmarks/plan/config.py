@@ -116,13 +116,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("reference_quirks", "reference_quirks", "bool", default=False, reaches="aanets"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
+# the old --epochs-style override names (field names) still work in load_config(overrides=)
+BY_FIELD = {s.field: s for s in SETTINGS}
 
 
 def _reaches(setting: Setting, *, family: str, uses_memory: bool) -> bool:
     """Whether a setting reaches a method of ``family`` (with or without an exemplar memory)."""
     return {"all": True, "memory": uses_memory}.get(setting.reaches, setting.reaches == family)
-# the old --epochs-style override names (field names) still work in load_config(overrides=)
-BY_FIELD = {s.field: s for s in SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -601,11 +601,11 @@ def stream_settings(cfg: Any, **stream_kw: Any) -> dict[str, Any]:
     """StreamSpec keywords: the stream options plus the preset's data settings."""
     return dict(stream_kw, train_per_class=cfg.train_per_class, test_per_class=cfg.test_per_class,
                 image_size=cfg.image_size, mean=cfg.mean, std=cfg.std, class_order=cfg.class_order,
-                augment=getattr(cfg, "augment", True),
-                backbone=None if getattr(cfg, "model_backbone", "auto") == "auto"
-                else cfg.model_backbone)
+                augment=cfg.augment,
+                backbone=None if cfg.model_backbone == "auto" else cfg.model_backbone)
 
 
-__all__ = ["BACKBONE_CHOICES", "BY_KEY", "MLP_BACKBONES", "KEYS_DOC", "MAX_INT", "PRESET_DIR", "PresetSource", "RunConfig", "SETTINGS",
-           "Setting", "list_presets", "load_config", "parse_set", "preset_file", "read_preset",
-           "scale_milestones", "stream_settings", "unknown_key", "valid_keys"]
+__all__ = ["BACKBONE_CHOICES", "BY_KEY", "KEYS_DOC", "MAX_INT", "MLP_BACKBONES", "PRESET_DIR",
+           "PresetSource", "RunConfig", "SETTINGS", "Setting", "list_presets", "load_config",
+           "parse_set", "preset_file", "read_preset", "scale_milestones", "stream_settings",
+           "unknown_key", "valid_keys"]

@@ -34,10 +34,9 @@ def measure_rate(backbone: str, channels: int, side: int, batch: int, device: st
     random ``side`` x ``side`` images."""
     import torch
 
-    from aanets_avalanche.models import NEEDS_INPUT_SIDE, build_backbone
+    from aanets_avalanche.models import build_backbone
 
-    sized = {"input_side": side} if backbone in NEEDS_INPUT_SIDE else {}
-    net = build_backbone(backbone, channels, **sized).to(device)
+    net = build_backbone(backbone, channels, input_side=side).to(device)
     head = torch.nn.Linear(net.out_dim, 10).to(device)
     params = [*net.parameters(), *head.parameters()]
     opt = torch.optim.SGD(params, lr=0.01)
